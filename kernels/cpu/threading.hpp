@@ -1,0 +1,21 @@
+#pragma once
+// Threading of the CPU kernels.
+//
+// Every kernel in kernels/cpu runs on kernel_threads() threads: Eigen's GEMMs through
+// Eigen::setNbThreads, the other loops through OpenMP parallel regions that name the thread count
+// explicitly (so the setting holds whichever thread calls a kernel). Call set_kernel_threads once
+// per process before the first kernel: with several ranks (MPI processes) on one machine, give each
+// rank cores / ranks threads, otherwise they oversubscribe the cores and every GEMM slows down.
+// Kernels must not be called concurrently from several threads of one process while they use more
+// than one thread each (nested OpenMP parallelism is not enabled).
+
+namespace tandem::kernels::cpu {
+
+// Sets the number of threads every kernel uses (>= 1). Default: OpenMP's default
+// (OMP_NUM_THREADS, otherwise the number of cores).
+void set_kernel_threads(int threads);
+
+// The number of threads kernels use.
+int kernel_threads();
+
+}  // namespace tandem::kernels::cpu
