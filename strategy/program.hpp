@@ -100,6 +100,7 @@ enum class OpCode : std::uint16_t {
   TpMlpInputBackward,
   TpMlpOutputBackward,
   TpEmbeddingForward,         // vocab-parallel embedding: all-reduce (or SP reduce-scatter)
+  TpEmbeddingBackward,        // SP: all-gather of the embedding output gradient
   TpLmHeadInputForward,       // SP: all-gather of the final norm output before the LM head
   TpLmHeadInputBackward,      // all-reduce (or SP reduce-scatter) of the LM head input gradient
   TpCrossEntropyForward,      // vocab-parallel cross-entropy: all-reduce of max and sum-exp
@@ -118,6 +119,7 @@ enum class OpCode : std::uint16_t {
   EmbeddingGradientReduce, // tied embeddings across the first and last stage
   GradientNormReduce,      // global gradient norm for clipping
   OptimizerStep,
+  OptimizerGather,         // MuonBP: periodic all-gather of momentum shards (averaged per step)
 };
 
 struct Op {

@@ -145,6 +145,7 @@ std::string_view to_string(OpCode value) {
     case OpCode::TpMlpInputBackward: return "tp-mlp-input-bwd";
     case OpCode::TpMlpOutputBackward: return "tp-mlp-output-bwd";
     case OpCode::TpEmbeddingForward: return "tp-embedding-fwd";
+    case OpCode::TpEmbeddingBackward: return "tp-embedding-bwd";
     case OpCode::TpLmHeadInputForward: return "tp-lm-head-input-fwd";
     case OpCode::TpLmHeadInputBackward: return "tp-lm-head-input-bwd";
     case OpCode::TpCrossEntropyForward: return "tp-cross-entropy-fwd";
@@ -160,6 +161,7 @@ std::string_view to_string(OpCode value) {
     case OpCode::EmbeddingGradientReduce: return "embedding-grad-reduce";
     case OpCode::GradientNormReduce: return "grad-norm-reduce";
     case OpCode::OptimizerStep: return "optimizer-step";
+    case OpCode::OptimizerGather: return "optimizer-gather";
   }
   return "?";
 }

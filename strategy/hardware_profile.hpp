@@ -1,0 +1,92 @@
+#pragma once
+// A hardware profile: what one accelerator (or one CPU rank) and its node can do. Built-in
+// profiles live in strategy/data/profiles/*.yaml (compiled in); tandem-calibrate writes fitted
+// ones that a scenario's cluster.gpu can point to by path. Every number says where it came from
+// in the profile's `sources`.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace tandem::strategy {
+
+enum class Precision : std::uint8_t { Fp32, Bf16, Fp8 };
+
+// GEMM efficiency model (DESIGN: "roofline plus an efficiency curve, not a constant").
+// The kernel tiles the m x n output into tiles; tiles run in waves over `compute_units`; a
+// partially filled last wave and padded edge tiles waste work (wave and tile quantization).
+// The k loop has a fixed prologue/epilogue cost, modelled as efficiency k / (k + k_half).
+// Achieved rate = peak * peak_efficiency * tile_efficiency(tile) * quantization * k-ramp,
+// taking the best tile the library would choose; then the roofline against memory traffic.
+struct GemmTile {
+  int m = 128;
+  int n = 128;
+  double efficiency = 1.0;  // relative efficiency of this tile shape at full occupancy
+};
+
+struct GemmModel {
+  double peak_efficiency = 0.8;  // fraction of peak a large, well-shaped GEMM reaches
+  int compute_units = 108;       // SMs (GPU) or cores (CPU)
+  double k_half = 64;            // k at which the k-loop ramp halves efficiency
+  std::vector<GemmTile> tiles{{256, 128, 1.0}, {128, 128, 0.95}, {128, 64, 0.85}, {64, 64, 0.7}};
+};
+
+struct LinkParameters {
+  double bandwidth_bytes_per_s = 0;
+  double latency_s = 0;
+};
+
+struct NicParameters {
+  int count = 1;
+  double bandwidth_bytes_per_s = 0;  // per NIC, per direction
+  double latency_s = 0;
+};
+
+struct HardwareProfile {
+  std::string name;
+  std::string description;
+  std::string backend = "cuda";  // which engine backend it describes: cuda | cpu
+  std::vector<std::string> sources;
+  std::string origin;            // "built-in" or the path it was read from
+  std::uint64_t content_hash = 0;  // FNV-1a of the profile text (provenance)
+
+  double memory_capacity_bytes = 0;
+  double memory_bandwidth_bytes_per_s = 0;
+  double memory_efficiency = 0.8;     // achieved fraction of memory bandwidth (element-wise ops)
+  double peak_flops_fp32 = 0;         // dense FLOP/s for fp32 GEMMs (tf32 on NVIDIA if enabled)
+  double peak_flops_bf16 = 0;
+  double peak_flops_fp8 = 0;
+  double attention_efficiency = 0.5;  // fused attention relative to peak GEMM rate
+  double kernel_overhead_s = 0;       // fixed cost per launched op
+  GemmModel gemm;
+
+  int default_gpus_per_node = 8;
+  LinkParameters intra_node;          // per GPU, per direction
+  NicParameters nic;                  // defaults per node
+  double collective_efficiency = 1.0; // achieved fraction of link bandwidth inside collectives
+  double reduction_bandwidth_bytes_per_s = 0;  // memory-side cost of reductions (0 = from memory)
+
+  // Ranks that share one machine's cores (the cpu profile): compute rate divided among them.
+  bool shared_cores = false;
+  int cores = 0;                      // physical cores of the machine (cpu profile)
+
+  double peak_flops(Precision precision) const;
+  // Bytes per element of weights/activations in this precision (fp8 keeps bf16 activations).
+  static double bytes_per_element(Precision precision);
+};
+
+// A built-in profile by name, or a YAML file by path (relative paths against `base_dir`).
+// Throws ScenarioError naming `field` (e.g. "cluster.gpu") with the valid choices.
+HardwareProfile load_hardware_profile(const std::string& name_or_path,
+                                      const std::filesystem::path& base_dir,
+                                      const std::string& field = "cluster.gpu");
+HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::string& origin,
+                                       const std::string& field);
+// The profile as YAML that parse_hardware_profile reads back (tandem-calibrate writes these).
+std::string hardware_profile_to_yaml(const HardwareProfile& profile);
+std::vector<std::string> builtin_profile_names();
+
+std::uint64_t fnv1a_64(std::string_view text);
+
+}  // namespace tandem::strategy
