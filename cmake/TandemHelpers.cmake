@@ -44,3 +44,58 @@ function(tandem_embed_text_files output namespace function)
   file(GENERATE OUTPUT "${output}" CONTENT "${body}")
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${ARG_FILES})
 endfunction()
+
+# tandem_add_mpi_test(<name> NP <ranks> COMMAND <executable> [args...]
+#                     [LABELS ...] [TIMEOUT seconds] [ENVIRONMENT VAR=value ...])
+# One ctest entry that runs COMMAND under mpirun with NP ranks (label integration unless told).
+# mpirun exits non-zero when any rank does, so a failure on any rank fails the test. The launch
+# settings that make Open MPI 4 reliable and quiet on a small shared machine or in a container
+# live here (the same flags are documented for the engine in comm/mpi_communicator.hpp):
+#   --oversubscribe --bind-to none   more ranks than cores, no pinning on a shared machine
+#   --mca pml ob1 --mca btl self,vader --mca btl_vader_single_copy_mechanism none
+#                                    shared memory between local ranks, without the
+#                                    cross-process memory attach (CMA) containers often forbid
+#   OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)=1  CI runs as root; harmless otherwise
+# PROCESSORS is NP, so `ctest -j` does not stack MPI runs on top of each other.
+function(tandem_add_mpi_test name)
+  cmake_parse_arguments(ARG "" "NP;TIMEOUT" "COMMAND;LABELS;ENVIRONMENT" ${ARGN})
+  if(NOT ARG_NP OR NOT ARG_COMMAND)
+    message(FATAL_ERROR "tandem_add_mpi_test(${name}): NP and COMMAND are required")
+  endif()
+  if(NOT MPIEXEC_EXECUTABLE)
+    message(WARNING "tandem_add_mpi_test(${name}): no mpiexec found; the test is not added")
+    return()
+  endif()
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS integration)
+  endif()
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  if(NOT DEFINED TANDEM_MPIEXEC_IS_OPEN_MPI)
+    execute_process(COMMAND "${MPIEXEC_EXECUTABLE}" --version
+                    OUTPUT_VARIABLE version_text ERROR_VARIABLE version_text
+                    RESULT_VARIABLE version_result)
+    if(version_text MATCHES "Open MPI|OpenRTE")
+      set(is_open_mpi ON)
+    else()
+      set(is_open_mpi OFF)
+    endif()
+    set(TANDEM_MPIEXEC_IS_OPEN_MPI ${is_open_mpi} CACHE INTERNAL "mpiexec is Open MPI's")
+  endif()
+  set(launch_flags "")
+  set(launch_environment "")
+  if(TANDEM_MPIEXEC_IS_OPEN_MPI)
+    set(launch_flags --oversubscribe --bind-to none
+        --mca pml ob1 --mca btl self,vader --mca btl_vader_single_copy_mechanism none)
+    set(launch_environment OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1)
+  endif()
+  add_test(NAME ${name}
+           COMMAND "${MPIEXEC_EXECUTABLE}" ${MPIEXEC_NUMPROC_FLAG} ${ARG_NP} ${launch_flags}
+                   ${MPIEXEC_PREFLAGS} ${ARG_COMMAND} ${MPIEXEC_POSTFLAGS})
+  set_tests_properties(${name} PROPERTIES
+    LABELS "${ARG_LABELS}"
+    TIMEOUT ${ARG_TIMEOUT}
+    PROCESSORS ${ARG_NP}
+    ENVIRONMENT "${launch_environment};${ARG_ENVIRONMENT}")
+endfunction()
