@@ -76,7 +76,10 @@ double timeout_seconds_from_environment();
 inline constexpr int kNoGroup = -1;
 
 // A pending non-blocking operation. wait() blocks until it completes; destroying an unfinished
-// request waits for it (a buffer must never be freed under an in-flight transfer).
+// request waits for it (a buffer must never be freed under an in-flight transfer). Exception:
+// once wait() has thrown CommTimeout, the destructor does not wait again (the run is broken and
+// should abort; the buffer must stay alive until it does).
+// A request may be waited on or tested from one thread at a time.
 class Request {
  public:
   virtual ~Request() = default;

@@ -172,6 +172,13 @@ class MpiRequest final : public Request {
     if (done_ || abandoned_ || mpi_finalised()) {
       return;
     }
+    if (timed_out_) {
+      // Waiting again would only repeat the timeout (and delay the error being reported).
+      spdlog::error("rank {}: {} was abandoned unfinished after its wait timed out; its buffer "
+                    "stays registered with MPI (end the run with abort_mpi_world)",
+                    group_->context.world_rank, operation_);
+      return;
+    }
     try {
       wait();
     } catch (const std::exception& error) {
@@ -231,6 +238,7 @@ class MpiRequest final : public Request {
       return;
     }
     if (!poll_until_done([this] { return test(); }, timeout)) {
+      timed_out_ = true;
       group_->context.time_out(operation_, timeout);
     }
   }
@@ -265,6 +273,7 @@ class MpiRequest final : public Request {
   Completion completion_;
   bool done_ = false;
   bool abandoned_ = false;
+  bool timed_out_ = false;  // a wait gave up; the destructor will not wait again
 };
 
 // ---------------------------------------------------------------------------------------------

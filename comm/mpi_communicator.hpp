@@ -31,7 +31,8 @@
 // split() copies it. After a blocking call times out its communicator is unusable (every later
 // call throws CommError) and the timed-out transfer stays registered with MPI: keep its buffer
 // alive, report the error and end the run with abort_mpi_world(). A Request whose wait() timed
-// out stays valid and can be waited on again. split() first meets the other ranks in a barrier
+// out stays valid and can be waited on again; destroying it then does not wait a second time
+// (it logs that the transfer was abandoned, and its buffer must stay alive). split() first meets the other ranks in a barrier
 // bounded by the timeout, then calls MPI_Comm_split.
 //
 // Progress. OpenMPI moves non-blocking operations forward only inside MPI calls: an async

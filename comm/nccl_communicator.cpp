@@ -231,6 +231,16 @@ class NcclRequest final : public Request {
       return;
     }
     std::lock_guard guard(state_->mutex);
+    if (!state_->broken.empty()) {
+      // The communicator was aborted: the work either finished or never will.
+      state_->use_device();
+      if (cudaEventQuery(event_) == cudaSuccess) {
+        done_ = true;
+        return;
+      }
+      done_ = true;  // nothing left to wait for
+      state_->check_usable(operation_);
+    }
     state_->wait_event(event_, operation_);
     done_ = true;
   }

@@ -675,6 +675,32 @@ TEST(MpiTimeout, WaitOnAnAsyncAllReduceThrowsAndCanBeRetried) {
   }
 }
 
+// After a wait has timed out, destroying the request does not wait a second time (the error must
+// reach the caller promptly); the abandoned all-reduce still completes once rank 0 joins.
+TEST(MpiTimeout, DestroyingATimedOutRequestDoesNotWaitAgain) {
+  const int rank = world().rank();
+  auto group = world().split(0, rank);
+  group->set_timeout_seconds(1.0);
+  std::vector<float> values(4, 1.0f);  // must outlive the abandoned transfer: declared first
+  if (rank != 0) {
+    RequestPtr pending =
+        group->all_reduce_async(values.data(), 4, DataType::Float32, ReduceOp::Sum);
+    EXPECT_THROW(pending->wait(), CommTimeout);
+    const auto start = std::chrono::steady_clock::now();
+    pending.reset();
+    const double destroying =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_LT(destroying, 0.5);
+  }
+  world().barrier();
+  if (rank == 0) {
+    group->set_timeout_seconds(120.0);
+    group->all_reduce(values.data(), 4, DataType::Float32, ReduceOp::Sum);
+    EXPECT_EQ(values[0], static_cast<float>(world().size()));
+  }
+  world().barrier();  // progresses the other ranks' abandoned all-reduce until rank 0's completes
+}
+
 // A blocking call that times out makes its communicator unusable (and says so), and the
 // communicator can still be destroyed cleanly once the late peer has joined.
 TEST(MpiTimeout, BlockingAllReduceThrowsAndBreaksTheCommunicator) {
