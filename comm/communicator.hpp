@@ -18,6 +18,9 @@
 //   the in-place all_gather where input == output + rank()*count (as in NCCL and MPI_IN_PLACE).
 // - recv must name exactly the element count and type that the matching send sent.
 // - Tags are >= 0. Messages between the same two ranks with the same tag arrive in send order.
+// - Every rank issues the collectives of one communicator in the same order. Threads that run
+//   concurrently (e.g. the engine's tp-comm and dp-comm streams) each use their own
+//   communicator (split one per stream); the MPI backend supports that, see its header.
 //
 // Extensions to the original interface (existing signatures unchanged):
 // - to_string(DataType), to_string(ReduceOp) for messages and logs.
