@@ -191,7 +191,6 @@ class MpiRequest final : public Request {
 
   std::vector<MPI_Request>& handles() { return handles_; }
   void set_completion(Completion completion) { completion_ = std::move(completion); }
-  const std::string& operation() const { return operation_; }
 
   bool test() override {
     if (done_) {
