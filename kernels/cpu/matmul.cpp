@@ -1,14 +1,41 @@
 #include "kernels/cpu/matmul.hpp"
 
+#include <algorithm>
+#include <type_traits>
+
 #include "kernels/cpu/detail/eigen_views.hpp"
+#include "kernels/cpu/detail/sgemm.hpp"
 
 namespace tandem::kernels::cpu {
 
 using detail::ConstMatrixView;
 using detail::MatrixView;
 
+namespace {
+// float on an AVX2+FMA build: the packed GEMM (detail/sgemm.hpp); otherwise Eigen.
+template <typename Scalar>
+bool use_packed_sgemm() {
+  if constexpr (std::is_same_v<Scalar, float>) {
+    return detail::packed_sgemm_available();
+  } else {
+    return false;
+  }
+}
+}  // namespace
+
 template <typename Scalar>
 void matmul_forward(Scalar* out, const Scalar* inp, const Scalar* weight, const Scalar* bias, int M, int K, int N) {
+  if constexpr (std::is_same_v<Scalar, float>) {
+    if (use_packed_sgemm<Scalar>()) {
+      if (bias != nullptr) {
+        for (int i = 0; i < M; ++i) std::copy(bias, bias + N, out + static_cast<long>(i) * N);
+      }
+      // out (M,N) [+]= inp (M,K) · weightᵀ: b(k,j) = weight[j·K + k].
+      detail::packed_sgemm(M, N, K, inp, K, false, weight, K, true, out, N, bias != nullptr,
+                           kernel_threads());
+      return;
+    }
+  }
   detail::sync_eigen_threads();
   ConstMatrixView<Scalar> a(inp, M, K);
   ConstMatrixView<Scalar> w(weight, N, K);
@@ -27,6 +54,14 @@ void matmul_forward(Scalar* out, const Scalar* inp, const Scalar* weight, const 
 template <typename Scalar>
 void matmul_backward_input(Scalar* dinp, const Scalar* dout, const Scalar* weight, int M, int K, int N,
                            bool accumulate) {
+  if constexpr (std::is_same_v<Scalar, float>) {
+    if (use_packed_sgemm<Scalar>()) {
+      // dinp (M,K) [+]= dout (M,N) · weight (N,K): a(i,r) = dout[i·N + r], b(r,j) = weight[r·K + j].
+      detail::packed_sgemm(M, K, N, dout, N, false, weight, K, false, dinp, K, accumulate,
+                           kernel_threads());
+      return;
+    }
+  }
   detail::sync_eigen_threads();
   ConstMatrixView<Scalar> d(dout, M, N);
   ConstMatrixView<Scalar> w(weight, N, K);
@@ -41,11 +76,22 @@ void matmul_backward_input(Scalar* dinp, const Scalar* dout, const Scalar* weigh
 template <typename Scalar>
 void matmul_backward_weight(Scalar* dweight, Scalar* dbias, const Scalar* dout, const Scalar* inp, int M, int K,
                             int N) {
-  detail::sync_eigen_threads();
   ConstMatrixView<Scalar> d(dout, M, N);
-  ConstMatrixView<Scalar> a(inp, M, K);
-  MatrixView<Scalar> dw(dweight, N, K);
-  dw.noalias() += d.transpose() * a;
+  bool done = false;
+  if constexpr (std::is_same_v<Scalar, float>) {
+    if (use_packed_sgemm<Scalar>()) {
+      // dweight (N,K) += doutᵀ · inp: a(i,r) = dout[r·N + i], b(r,j) = inp[r·K + j].
+      detail::packed_sgemm(N, K, M, dout, N, true, inp, K, false, dweight, K, true,
+                           kernel_threads());
+      done = true;
+    }
+  }
+  if (!done) {
+    detail::sync_eigen_threads();
+    ConstMatrixView<Scalar> a(inp, M, K);
+    MatrixView<Scalar> dw(dweight, N, K);
+    dw.noalias() += d.transpose() * a;
+  }
   if (dbias != nullptr) {
     Eigen::Map<Eigen::Matrix<Scalar, 1, Eigen::Dynamic>> db(dbias, N);
     db += d.colwise().sum();
