@@ -55,6 +55,20 @@ __global__ void loss_kernel(float* losses, float* logsumexp, const float* global
   losses[i] = targets[i] >= 0 ? lse - global_target_logit[i] : 0.0f;
 }
 
+// Full vocabulary: the target logit read directly. row_max may alias logsumexp and sum_exp may
+// alias losses (each thread reads its row's values before writing them).
+__global__ void full_loss_kernel(float* losses, float* logsumexp, const float* row_max,
+                                 const float* sum_exp, const float* logits,
+                                 const std::int32_t* targets, int M, int V) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= M) return;
+  const float lse = row_max[i] + logf(sum_exp[i]);
+  const int target = targets[i];
+  const float loss = target >= 0 ? lse - logits[static_cast<std::int64_t>(i) * V + target] : 0.0f;
+  logsumexp[i] = lse;
+  losses[i] = loss;
+}
+
 __global__ void backward_kernel(float* dlogits, const float* logits, const float* logsumexp,
                                 const std::int32_t* targets, float dloss, int M, int V_local,
                                 int vocab_start, int columns) {
@@ -119,25 +133,17 @@ void vocab_parallel_backward(const CudaContext& ctx, float* dlogits, const float
 void cross_entropy_forward(const CudaContext& ctx, float* losses, float* logsumexp,
                            const float* logits, const std::int32_t* targets, int M, int V,
                            int valid_vocab) {
-  // The full vocabulary is the one-shard case; logsumexp doubles as scratch for the row max and
-  // losses as scratch for the sum of exponentials (both overwritten by the loss kernel).
+  // logsumexp doubles as scratch for the row max and losses as scratch for the sum of
+  // exponentials (both overwritten by the loss kernel).
   const int columns = valid_columns(V, 0, valid_vocab);
   float* row_max = logsumexp;
   float* sum_exp = losses;
   row_max_kernel<<<M, kThreads, 0, ctx.stream>>>(row_max, logits, V, columns);
   row_sum_exp_kernel<<<M, kThreads, 0, ctx.stream>>>(sum_exp, logits, row_max, V, columns);
   detail::check_launch("cross_entropy_forward reductions");
-  // target logit and loss fused per row.
-  float* target_logit = nullptr;
-  check_cuda(cudaMallocAsync(reinterpret_cast<void**>(&target_logit), sizeof(float) * M,
-                             ctx.stream),
-             "cross_entropy_forward scratch");
-  target_logit_kernel<<<detail::blocks_for(M, kThreads), kThreads, 0, ctx.stream>>>(
-      target_logit, logits, targets, M, V, 0);
-  loss_kernel<<<detail::blocks_for(M, kThreads), kThreads, 0, ctx.stream>>>(
-      losses, logsumexp, row_max, sum_exp, target_logit, targets, M);
+  full_loss_kernel<<<detail::blocks_for(M, kThreads), kThreads, 0, ctx.stream>>>(
+      losses, logsumexp, row_max, sum_exp, logits, targets, M, V);
   detail::check_launch("cross_entropy_forward loss");
-  check_cuda(cudaFreeAsync(target_logit, ctx.stream), "cross_entropy_forward scratch free");
 }
 
 void cross_entropy_backward(const CudaContext& ctx, float* dlogits, const float* logits,
