@@ -65,6 +65,30 @@ void pack_a(int mc, int kc, const float* a, long lda, bool transposed, int i0, i
   }
 }
 
+// In-register transpose: r[q][kk] → r[kk][q].
+inline void transpose8x8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
 // Packs op(B)[p0:p0+kc, j0:j0+nc] into kNR-column panels: panel c holds, for each k, the kNR
 // values b(p0 + k, j0 + c·kNR + 0..kNR−1); columns beyond nc are zero.
 void pack_b(int kc, int nc, const float* b, long ldb, bool transposed, int p0, int j0,
@@ -87,8 +111,23 @@ void pack_b(int kc, int nc, const float* b, long ldb, bool transposed, int p0, i
           for (int jj = cols; jj < kNR; ++jj) out[k * kNR + jj] = 0.0f;
         }
       }
+    } else if (cols == kNR) {
+      // b(k, j) = b[j·ldb + k]: transpose 8×8 blocks in registers (8 source rows × 8 k values
+      // become 8 packed k rows × 8 columns).
+      int k = 0;
+      for (; k + 8 <= kc; k += 8) {
+        for (int half = 0; half < 2; ++half) {
+          const float* src = b + static_cast<long>(j0 + c + 8 * half) * ldb + p0 + k;
+          __m256 r[8];
+          for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(src + q * ldb);
+          transpose8x8(r);
+          for (int kk = 0; kk < 8; ++kk) _mm256_store_ps(out + (k + kk) * kNR + 8 * half, r[kk]);
+        }
+      }
+      for (; k < kc; ++k)
+        for (int jj = 0; jj < kNR; ++jj)
+          out[k * kNR + jj] = b[static_cast<long>(j0 + c + jj) * ldb + p0 + k];
     } else {
-      // b(k, j) = b[j·ldb + k]: read each of the kNR source rows contiguously.
       for (int jj = 0; jj < cols; ++jj) {
         const float* src = b + static_cast<long>(j0 + c + jj) * ldb + p0;
         for (int k = 0; k < kc; ++k) out[k * kNR + jj] = src[k];
@@ -207,22 +246,30 @@ void packed_sgemm(int M, int N, int K, const float* a, long lda, bool a_transpos
       for (int i = 0; i < M; ++i) std::memset(c + static_cast<long>(i) * ldc, 0, sizeof(float) * N);
     return;
   }
-  // Split the larger output dimension into equal contiguous parts (whole register tiles): each
-  // thread packs its own blocks and writes a disjoint part of C, so threads never synchronize.
+  // Split the larger output dimension into contiguous chunks of whole register tiles, handed
+  // out dynamically: each chunk packs its own blocks and writes a disjoint part of C, so threads
+  // never wait for each other except at the end — and a thread that loses its core to another
+  // process (a shared machine) does not hold the other back for half the product. Chunks stay
+  // at least ~1024 columns / ~576 rows wide so re-packing the other operand per chunk costs a few
+  // percent at most, and their number is a multiple of the thread count (balanced when idle).
   const double work = 2.0 * M * N * K;
-  threads = std::max(1, std::min(threads, static_cast<int>(work / 2e6) + 1));
+  threads = std::max(1, std::min(threads, static_cast<int>(work / 8e6) + 1));  // ≥ ~100 µs each
   const bool split_columns = N / kNR >= M / kMR;
-  const int units = split_columns ? (N + kNR - 1) / kNR : (M + kMR - 1) / kMR;
+  const int tile = split_columns ? kNR : kMR;
+  const int extent = split_columns ? N : M;
+  const int units = (extent + tile - 1) / tile;
   threads = std::min(threads, units);
   if (threads <= 1) {
     sgemm_block(0, M, 0, N, K, a, lda, a_transposed, b, ldb, b_transposed, c, ldc, accumulate);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num(), n = omp_get_num_threads();
-    const int u0 = static_cast<int>(static_cast<long>(units) * t / n);
-    const int u1 = static_cast<int>(static_cast<long>(units) * (t + 1) / n);
+  const int min_chunk = split_columns ? 1024 : 576;
+  const int chunks = threads * std::clamp(extent / (min_chunk * threads), 1, 4);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int chunk = 0; chunk < chunks; ++chunk) {
+    const int u0 = static_cast<int>(static_cast<long>(units) * chunk / chunks);
+    const int u1 = static_cast<int>(static_cast<long>(units) * (chunk + 1) / chunks);
+    if (u0 == u1) continue;
     if (split_columns) {
       sgemm_block(0, M, u0 * kNR, std::min(N, u1 * kNR), K, a, lda, a_transposed, b, ldb,
                   b_transposed, c, ldc, accumulate);

@@ -19,6 +19,7 @@ inline const std::vector<MatmulCase> kMatmul = {
     // Larger than one cache block of the packed float GEMM (rows 144, depth 256, columns 3072),
     // so block edges, accumulation over depth blocks and the two-thread split are exercised.
     {150, 300, 40, true}, {7, 20, 3100, false}, {200, 520, 70, true},
+    {16, 130, 4500, true},  // four dynamically scheduled column chunks on two threads
 };
 
 struct AttentionCase {

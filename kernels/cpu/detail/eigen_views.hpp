@@ -28,10 +28,13 @@ using VectorView = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <typename T>
 using ConstVectorView = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
-// Threads for a loop doing `work` elementary operations: one thread below ~32k operations, where
-// starting the OpenMP team costs more than it saves.
+// Threads for a loop doing `work` elementary operations (~1 ns each): one thread below ~2M
+// operations. Waking the OpenMP team costs microseconds on an idle machine, but when other
+// processes share the cores a parallel region waits for a descheduled thread for a whole time
+// slice (measured: GPT-2 step layernorm/residual/GELU CPU time 10-60x higher with two threads
+// on a loaded machine), so only loops long enough to amortize that are split.
 inline int loop_threads(std::int64_t work) {
-  constexpr std::int64_t kMinWorkPerThread = 32 * 1024;
+  constexpr std::int64_t kMinWorkPerThread = 1024 * 1024;
   const int threads = kernel_threads();
   if (threads <= 1 || work < 2 * kMinWorkPerThread) return 1;
   const std::int64_t useful = work / kMinWorkPerThread;

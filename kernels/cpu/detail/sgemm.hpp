@@ -14,7 +14,7 @@ bool packed_sgemm_available();
 // C (M×N, row stride ldc) = op(A)·op(B), or C += op(A)·op(B) when accumulate is true.
 // op(A) is M×K: element (i,k) at a[i·lda + k], or at a[k·lda + i] when a_transposed.
 // op(B) is K×N: element (k,j) at b[k·ldb + j], or at b[j·ldb + k] when b_transposed.
-// Runs on `threads` threads (each computes a disjoint block of C; no reduction).
+// Runs on `threads` threads (dynamic chunks of C; each chunk disjoint, no reduction).
 void packed_sgemm(int M, int N, int K, const float* a, long lda, bool a_transposed, const float* b,
                   long ldb, bool b_transposed, float* c, long ldc, bool accumulate, int threads);
 
