@@ -5,6 +5,12 @@
 
 #include <Eigen/Dense>
 
+#if defined(TANDEM_OPTIM_USE_KERNELS_MATMUL)
+#include <vector>
+
+#include "kernels/cpu/matmul.hpp"
+#endif
+
 namespace tandem::engine::optim {
 
 void newton_schulz(const float* g, std::int64_t rows, std::int64_t cols, int steps, float* out) {
@@ -26,6 +32,24 @@ void newton_schulz(const float* g, std::int64_t rows, std::int64_t cols, int ste
   const float a = static_cast<float>(kNewtonSchulzA);
   const float b = static_cast<float>(kNewtonSchulzB);
   const float cc = static_cast<float>(kNewtonSchulzC);
+#if defined(TANDEM_OPTIM_USE_KERNELS_MATMUL)
+  // The project's packed sgemm (kernels/cpu/matmul.hpp), ~2x Eigen's on this CPU. Row-major:
+  // matmul_forward(out, A, B) = A B^T, so X X^T = forward(X, X), A A = forward(A, A) (A is
+  // symmetric), and matmul_backward_input(out, P, X) = P X.
+  const int ri = static_cast<int>(r), ci = static_cast<int>(c);
+  std::vector<float> xs(static_cast<std::size_t>(r * c)), gram(static_cast<std::size_t>(r * r)),
+      polynomial(gram.size()), next(xs.size());
+  Eigen::Map<RowMatrix>(xs.data(), r, c) = x;
+  for (int i = 0; i < steps; ++i) {
+    kernels::cpu::matmul_forward<float>(gram.data(), xs.data(), xs.data(), nullptr, ri, ci, ri);
+    kernels::cpu::matmul_forward<float>(polynomial.data(), gram.data(), gram.data(), nullptr, ri, ri, ri);
+    for (std::size_t k = 0; k < gram.size(); ++k) polynomial[k] = cc * polynomial[k] + b * gram[k];
+    kernels::cpu::matmul_backward_input<float>(next.data(), polynomial.data(), xs.data(), ri, ci, ri);
+    for (std::size_t k = 0; k < xs.size(); ++k) next[k] += a * xs[k];
+    std::swap(xs, next);
+  }
+  x = Eigen::Map<const RowMatrix>(xs.data(), r, c);
+#else
   Matrix gram(r, r), polynomial(r, r), next(r, c);
   for (int i = 0; i < steps; ++i) {
     gram.noalias() = x * x.transpose();
@@ -35,6 +59,7 @@ void newton_schulz(const float* g, std::int64_t rows, std::int64_t cols, int ste
     next += a * x;
     std::swap(x, next);
   }
+#endif
   if (transposed) {
     Eigen::Map<Matrix>(out, cols, rows) = x;
   } else {
