@@ -21,11 +21,12 @@ const std::set<std::string>& allowed_keys() {
       "name", "description", "backend", "sources",
       "memory", "memory.capacity", "memory.bandwidth", "memory.efficiency",
       "compute", "compute.fp32", "compute.bf16", "compute.fp8", "compute.attention_efficiency",
-      "compute.kernel_overhead",
+      "compute.kernel_overhead", "compute.attention_kernel",
       "gemm", "gemm.peak_efficiency", "gemm.compute_units", "gemm.k_half", "gemm.tiles",
       "node", "node.gpus_per_node", "node.intra_node", "node.intra_node.bandwidth",
       "node.intra_node.latency", "node.nic", "node.nic.count", "node.nic.bandwidth",
-      "node.nic.latency", "node.collective_efficiency", "node.reduction_bandwidth",
+      "node.nic.latency", "node.collective_efficiency", "node.nic_efficiency",
+      "node.reduction_bandwidth",
       "cpu", "cpu.shared_cores", "cpu.cores",
   };
   return keys;
@@ -160,6 +161,13 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("compute.fp8", profile.peak_flops_fp8, parse_flop_rate, false);
   reader.read("compute.attention_efficiency", profile.attention_efficiency, parse_number, false);
   reader.read("compute.kernel_overhead", profile.kernel_overhead_s, parse_duration, false);
+  if (const YAML::Node kernel = reader.at("compute.attention_kernel"); kernel) {
+    const std::string text = kernel.IsScalar() ? kernel.Scalar() : "";
+    if (text == "fused" || text == "unfused")
+      profile.attention_fused = text == "fused";
+    else
+      errors.push_back({field + " (profile key compute.attention_kernel)", text, "fused or unfused"});
+  }
   reader.read("gemm.peak_efficiency", profile.gemm.peak_efficiency, parse_number, false);
   reader.read_int("gemm.compute_units", profile.gemm.compute_units);
   reader.read("gemm.k_half", profile.gemm.k_half, parse_number, false);
@@ -188,6 +196,7 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("node.nic.bandwidth", profile.nic.bandwidth_bytes_per_s, parse_bandwidth, true);
   reader.read("node.nic.latency", profile.nic.latency_s, parse_duration, true);
   reader.read("node.collective_efficiency", profile.collective_efficiency, parse_number, false);
+  reader.read("node.nic_efficiency", profile.nic_efficiency, parse_number, false);
   reader.read("node.reduction_bandwidth", profile.reduction_bandwidth_bytes_per_s, parse_bandwidth, false);
   if (const YAML::Node shared = reader.at("cpu.shared_cores"); shared) profile.shared_cores = shared.as<bool>();
   reader.read_int("cpu.cores", profile.cores);
@@ -256,6 +265,7 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
       << YAML::Key << "fp8" << YAML::Value << flops(p.peak_flops_fp8)
       << YAML::Key << "attention_efficiency" << YAML::Value << number(p.attention_efficiency)
       << YAML::Key << "kernel_overhead" << YAML::Value << duration_to_scenario_text(p.kernel_overhead_s)
+      << YAML::Key << "attention_kernel" << YAML::Value << (p.attention_fused ? "fused" : "unfused")
       << YAML::EndMap;
   out << YAML::Key << "gemm" << YAML::Value << YAML::BeginMap
       << YAML::Key << "peak_efficiency" << YAML::Value << number(p.gemm.peak_efficiency)
@@ -277,6 +287,7 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
       << YAML::Key << "latency" << YAML::Value << duration_to_scenario_text(p.nic.latency_s)
       << YAML::EndMap
       << YAML::Key << "collective_efficiency" << YAML::Value << number(p.collective_efficiency);
+  if (p.nic_efficiency > 0) out << YAML::Key << "nic_efficiency" << YAML::Value << number(p.nic_efficiency);
   if (p.reduction_bandwidth_bytes_per_s > 0)
     out << YAML::Key << "reduction_bandwidth" << YAML::Value
         << bandwidth_to_scenario_text(p.reduction_bandwidth_bytes_per_s);

@@ -58,13 +58,19 @@ struct HardwareProfile {
   double peak_flops_bf16 = 0;
   double peak_flops_fp8 = 0;
   double attention_efficiency = 0.5;  // fused attention relative to peak GEMM rate
+  // How the attention core runs: fused (one flash-attention kernel: FLOPs at
+  // attention_efficiency of peak, no s x s tensor in memory) or unfused (Megatron-LM 2021-22:
+  // batched GEMMs costed by the GEMM model plus the softmax/dropout kernels streaming the
+  // s x s score matrix through memory).
+  bool attention_fused = true;
   double kernel_overhead_s = 0;       // fixed cost per launched op
   GemmModel gemm;
 
   int default_gpus_per_node = 8;
   LinkParameters intra_node;          // per GPU, per direction
   NicParameters nic;                  // defaults per node
-  double collective_efficiency = 1.0; // achieved fraction of link bandwidth inside collectives
+  double collective_efficiency = 1.0; // achieved fraction of NVLink bandwidth (NCCL transfers)
+  double nic_efficiency = 0;          // achieved fraction of NIC/fabric bandwidth (0 = collective_efficiency)
   double reduction_bandwidth_bytes_per_s = 0;  // memory-side cost of reductions (0 = from memory)
 
   // Ranks that share one machine's cores (the cpu profile): compute rate divided among them.

@@ -1,0 +1,229 @@
+#include "sim/collective_folding.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace tandem::sim {
+namespace {
+
+using strategy::Transfer;
+
+std::uint64_t bits_of(double value) {
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+void append_folding(FoldedPhase& phase, const char* what, bool exact) {
+  if (!phase.folding.empty()) phase.folding += "+";
+  phase.folding += what;
+  phase.exact = phase.exact && exact;
+}
+
+// Rule 1: one node per distinct intra-node pattern.
+std::vector<Transfer> fold_intra_node(const ClusterTopology& topology, const std::vector<Transfer>& intra,
+                                      int preferred_node, bool& folded) {
+  using Key = std::vector<std::tuple<int, int, std::uint64_t>>;
+  std::unordered_map<int, std::vector<const Transfer*>> by_node;
+  std::vector<int> node_order;
+  for (const Transfer& transfer : intra) {
+    const int node = topology.node_of(transfer.source);
+    auto [it, inserted] = by_node.try_emplace(node);
+    if (inserted) node_order.push_back(node);
+    it->second.push_back(&transfer);
+  }
+  if (preferred_node >= 0) {
+    auto it = std::find(node_order.begin(), node_order.end(), preferred_node);
+    if (it != node_order.end()) std::rotate(node_order.begin(), it, it + 1);
+  }
+  std::map<std::pair<int, Key>, int> seen;
+  std::vector<Transfer> kept;
+  for (int node : node_order) {
+    const auto& transfers = by_node[node];
+    Key key;
+    key.reserve(transfers.size());
+    for (const Transfer* t : transfers)
+      key.emplace_back(topology.local_index(t->source), topology.local_index(t->destination), bits_of(t->bytes));
+    std::sort(key.begin(), key.end());
+    if (seen.emplace(std::make_pair(topology.node_group_of(node), std::move(key)), node).second) {
+      for (const Transfer* t : transfers) kept.push_back(*t);
+    }
+  }
+  folded = kept.size() < intra.size();
+  return kept;
+}
+
+// Rule 2: a window of leaves of a shift-invariant pattern. Returns false when it does not apply.
+bool fold_translation(const ClusterTopology& topology, const std::vector<Transfer>& inter,
+                      std::vector<Transfer>& kept, bool& exact) {
+  if (inter.empty()) return false;
+  const int per_leaf = topology.nodes_per_leaf();
+  const int gpn = topology.gpus_per_node();
+  int first = topology.nodes();
+  int last = -1;
+  for (const Transfer& t : inter) {
+    first = std::min({first, topology.node_of(t.source), topology.node_of(t.destination)});
+    last = std::max({last, topology.node_of(t.source), topology.node_of(t.destination)});
+  }
+  const int span = last - first + 1;
+  if (first % per_leaf != 0 || span < 3 * per_leaf) return false;
+  const int group = topology.node_group_of(first);
+  for (int node = first; node <= last; ++node)
+    if (topology.node_group_of(node) != group) return false;
+  // Signed cyclic shift from source node to destination node, in (-span/2, span/2].
+  auto shift_of = [&](const Transfer& t) {
+    int delta = topology.node_of(t.destination) - topology.node_of(t.source);
+    delta = ((delta % span) + span) % span;
+    if (delta > span / 2) delta -= span;
+    return delta;
+  };
+  struct KeyHash {
+    std::size_t operator()(const std::tuple<int, int, int, int, std::uint64_t>& k) const {
+      auto [a, b, c, d, e] = k;
+      std::size_t h = static_cast<std::size_t>(a) * 1000003u ^ static_cast<std::size_t>(b) * 10007u ^
+                      static_cast<std::size_t>(c + 1000000) * 101u ^ static_cast<std::size_t>(d) ^
+                      static_cast<std::size_t>(e * 0x9E3779B97F4A7C15ull);
+      return h;
+    }
+  };
+  std::unordered_set<std::tuple<int, int, int, int, std::uint64_t>, KeyHash> present;
+  present.reserve(inter.size() * 2);
+  int reach = 0;
+  for (const Transfer& t : inter) {
+    const int delta = shift_of(t);
+    reach = std::max(reach, std::abs(delta));
+    present.emplace(topology.node_of(t.source) - first, topology.local_index(t.source), delta,
+                    topology.local_index(t.destination), bits_of(t.bytes));
+  }
+  for (const Transfer& t : inter) {
+    const int shifted = (topology.node_of(t.source) - first + per_leaf) % span;
+    if (!present.contains({shifted, topology.local_index(t.source), shift_of(t),
+                           topology.local_index(t.destination), bits_of(t.bytes)}))
+      return false;
+  }
+  int window_leaves = 2;
+  while (window_leaves * per_leaf < 2 * reach + per_leaf) ++window_leaves;
+  const int window = window_leaves * per_leaf;
+  if (window >= span) return false;
+  kept.clear();
+  for (const Transfer& t : inter) {
+    const int offset = topology.node_of(t.source) - first;
+    if (offset >= window) continue;
+    const int destination_offset = ((offset + shift_of(t)) % window + window) % window;
+    Transfer folded = t;
+    folded.destination = (first + destination_offset) * gpn + topology.local_index(t.destination);
+    kept.push_back(folded);
+  }
+  exact = span % per_leaf == 0;
+  return true;
+}
+
+// Rule 3: the transfers among the first K nodes in plan order.
+std::vector<Transfer> sample_nodes(const ClusterTopology& topology, const std::vector<Transfer>& inter,
+                                   std::size_t budget) {
+  std::unordered_map<int, int> order;
+  auto order_of = [&](int node) {
+    auto [it, inserted] = order.try_emplace(node, static_cast<int>(order.size()));
+    return it->second;
+  };
+  std::vector<int> rank_max(inter.size());
+  for (std::size_t i = 0; i < inter.size(); ++i) {
+    const int a = order_of(topology.node_of(inter[i].source));
+    const int b = order_of(topology.node_of(inter[i].destination));
+    rank_max[i] = std::max(a, b);
+  }
+  std::vector<int> sorted = rank_max;
+  std::sort(sorted.begin(), sorted.end());
+  // Largest K with count(rank_max < K) <= budget.
+  int k = budget < sorted.size() ? sorted[budget] : static_cast<int>(order.size());
+  const int per_leaf = topology.nodes_per_leaf();
+  if (k >= per_leaf) k = k / per_leaf * per_leaf;
+  k = std::max(k, 2);
+  std::vector<Transfer> kept;
+  for (std::size_t i = 0; i < inter.size(); ++i)
+    if (rank_max[i] < k) kept.push_back(inter[i]);
+  return kept;
+}
+
+}  // namespace
+
+std::string FoldedPlan::description() const {
+  std::string text;
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    const FoldedPhase& phase = phases[i];
+    if (!text.empty()) text += "; ";
+    text += "phase " + std::to_string(i + 1) + ": " + std::to_string(phase.original_transfers) + " -> " +
+            std::to_string(phase.transfers.size()) + " transfers";
+    if (!phase.folding.empty()) text += " (" + phase.folding + (phase.exact ? ", exact)" : ", approximate)");
+  }
+  return text;
+}
+
+FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strategy::CollectivePlan>& plans,
+                      const FoldOptions& options) {
+  FoldedPlan folded;
+  std::size_t phase_count = 0;
+  for (const auto& plan : plans) phase_count = std::max(phase_count, plan.phases.size());
+  for (std::size_t p = 0; p < phase_count; ++p) {
+    FoldedPhase phase;
+    std::vector<Transfer> intra;
+    std::vector<Transfer> inter;
+    for (const auto& plan : plans) {
+      if (p >= plan.phases.size()) continue;
+      const auto& source = plan.phases[p];
+      phase.repeat = std::max(phase.repeat, source.repeat);
+      phase.pipeline_hops = std::max(phase.pipeline_hops, source.pipeline_hops);
+      phase.reduce_bytes_per_rank = std::max(phase.reduce_bytes_per_rank, source.reduce_bytes_per_rank);
+      for (const Transfer& t : source.transfers) {
+        phase.max_latency_s = std::max(phase.max_latency_s, topology.route(t.source, t.destination).latency_s);
+        (topology.node_of(t.source) == topology.node_of(t.destination) ? intra : inter).push_back(t);
+      }
+    }
+    phase.original_transfers = intra.size() + inter.size();
+    if (options.fold) {
+      bool intra_folded = false;
+      intra = fold_intra_node(topology, intra, options.preferred_node, intra_folded);
+      if (intra_folded) append_folding(phase, "intra-node", true);
+      if (inter.size() > options.flow_budget) {
+        std::vector<Transfer> window;
+        bool exact = true;
+        if (fold_translation(topology, inter, window, exact)) {
+          inter = std::move(window);
+          append_folding(phase, "translation", exact);
+        }
+      }
+      if (inter.size() > options.flow_budget) {
+        inter = sample_nodes(topology, inter, options.flow_budget);
+        append_folding(phase, "sampled", false);
+      }
+    }
+    phase.transfers = std::move(intra);
+    phase.transfers.insert(phase.transfers.end(), inter.begin(), inter.end());
+    folded.exact = folded.exact && phase.exact;
+    folded.phases.push_back(std::move(phase));
+  }
+  return folded;
+}
+
+double estimate_plan_time(const ClusterTopology& topology, const FoldedPlan& plan) {
+  double total = 0;
+  std::unordered_map<int, double> load;
+  for (const FoldedPhase& phase : plan.phases) {
+    load.clear();
+    for (const Transfer& t : phase.transfers) {
+      const Route route = topology.route(t.source, t.destination);
+      for (int i = 0; i < route.link_count; ++i) load[route.links[i]] += t.bytes;
+    }
+    double busiest = 0;
+    for (const auto& [link, bytes] : load) busiest = std::max(busiest, bytes / topology.link(link).bandwidth_bytes_per_s);
+    total += phase.repeat * (busiest + phase.max_latency_s) + phase.pipeline_hops * phase.max_latency_s;
+  }
+  return total;
+}
+
+}  // namespace tandem::sim

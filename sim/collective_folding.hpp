@@ -1,0 +1,75 @@
+#pragma once
+// Folding a collective's flows: which transfers the twin actually puts on the simulated network.
+//
+// A collective plan (strategy/collective_plan.hpp) is a list of phases; in a phase every
+// transfer starts together and the phase ends with the slowest. Simulating one flow per GPU per
+// phase is exact but costs ~N² in SimGrid's bandwidth-sharing solver (N concurrent flows), so
+// the twin keeps a representative subset whose slowest flow takes as long as the slowest of the
+// full set. The rules, in order (FoldedPhase::folding says which applied):
+//
+//  1. Intra-node (exact). Transfers between GPUs of one node use only that node's NVLink ports,
+//     which no other node's traffic touches. Nodes whose intra-node transfers are the same
+//     (same hardware group, same local source/destination/bytes) take the same time, so one node
+//     per distinct pattern is simulated (the preferred node — the representative's — first).
+//  2. Translation (exact when every leaf is full, else the partial last leaf is approximated).
+//     Inter-node transfers on a homogeneous run of nodes whose pattern is unchanged by shifting
+//     every node by one leaf (nodes_per_leaf nodes, cyclically) — rings in node order, per-rail
+//     rings, the flat ring's node-crossing hops — load every NIC and every leaf up/downlink
+//     identically in every leaf. The twin keeps the transfers leaving the first W leaves
+//     (W = 2, or more when a transfer reaches further than a leaf) and wraps their destinations
+//     into that window: every link in the window then carries exactly the flows it carries in
+//     the full pattern. Applied only when the phase has more inter-node transfers than the
+//     budget.
+//  3. Sampling (approximation). Patterns that are not shift-invariant (double binary trees
+//     over thousands of nodes) and still exceed the budget keep the transfers among the first K
+//     nodes in the order the plan lists them (for a heap-ordered tree: the top of the tree, a
+//     smaller tree of the same shape), K a whole number of leaves. Per-node loads of interior
+//     nodes and per-leaf up/downlink loads of full leaves are those of the full tree; the
+//     fabric's spine-level balance and the partially filled levels are not.
+//
+// Latency is never folded: a phase's latency is the largest route latency over all its
+// original transfers, and `pipeline_hops` adds that per hop.
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "sim/topology.hpp"
+#include "strategy/collective_plan.hpp"
+
+namespace tandem::sim {
+
+struct FoldedPhase {
+  std::vector<strategy::Transfer> transfers;  // GPU (= global rank) ids
+  int repeat = 1;
+  int pipeline_hops = 0;
+  double reduce_bytes_per_rank = 0;
+  double max_latency_s = 0;     // over every original transfer
+  std::size_t original_transfers = 0;
+  std::string folding;          // "", "intra-node", "translation", "sampled" (joined by '+')
+  bool exact = true;
+};
+
+struct FoldedPlan {
+  std::vector<FoldedPhase> phases;
+  bool exact = true;
+  std::string description() const;  // "phase 1: 100000 -> 71 transfers (intra-node, translation)"
+};
+
+struct FoldOptions {
+  bool fold = true;               // false: keep every transfer (the --no-fold executor)
+  std::size_t flow_budget = 2048; // translation and sampling apply above this many transfers
+  int preferred_node = -1;        // node kept first by the intra-node fold
+};
+
+// Folds the concurrent plans `plans` (their i-th phases run together; e.g. the same collective on
+// every sibling group) into representative phases.
+FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strategy::CollectivePlan>& plans,
+                      const FoldOptions& options);
+
+// The analytic estimate of a folded plan (the algorithm tuner of `auto` inside training steps,
+// like NCCL's): per phase, the most loaded link's bytes over its achievable bandwidth plus the
+// latency, times repeat, plus the pipeline hops.
+double estimate_plan_time(const ClusterTopology& topology, const FoldedPlan& plan);
+
+}  // namespace tandem::sim

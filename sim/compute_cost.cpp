@@ -1,0 +1,139 @@
+#include "sim/compute_cost.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tandem::sim {
+
+using strategy::ComputeKind;
+using strategy::OpCode;
+using strategy::OpType;
+
+ComputeCostModel::ComputeCostModel(const strategy::HardwareProfile& profile, strategy::Precision precision,
+                                   int threads_per_rank, int ranks_on_machine, bool attention_dropout)
+    : profile_(profile), precision_(precision), attention_dropout_(attention_dropout) {
+  element_bytes_ = strategy::HardwareProfile::bytes_per_element(precision);
+  double peak = profile.peak_flops(precision);
+  if (peak <= 0) peak = profile.peak_flops_bf16 > 0 ? profile.peak_flops_bf16 : profile.peak_flops_fp32;
+  double vector = profile.peak_flops_fp32 > 0 ? profile.peak_flops_fp32 : peak;
+  double bandwidth = profile.memory_bandwidth_bytes_per_s * profile.memory_efficiency;
+  compute_units_ = std::max(1, profile.gemm.compute_units);
+  if (profile.shared_cores) {
+    // Per-core numbers: a rank runs on threads_per_rank cores, shared when oversubscribed.
+    const double threads = std::max(1, threads_per_rank);
+    const double wanted = threads * std::max(1, ranks_on_machine);
+    const double share = profile.cores > 0 ? std::min(1.0, profile.cores / wanted) : 1.0;
+    peak *= threads * share;
+    vector *= threads * share;
+    bandwidth *= threads * share;
+    compute_units_ = std::max(1, static_cast<int>(std::lround(threads)));
+  }
+  peak_flops_ = peak;
+  vector_flops_ = vector;
+  memory_bandwidth_ = bandwidth;
+}
+
+ComputeCostModel ComputeCostModel::for_scenario(const strategy::Scenario& scenario, int node_group) {
+  const auto& cluster = scenario.cluster;
+  const auto& group = cluster.node_groups.empty()
+                          ? cluster.profile
+                          : cluster.node_groups.at(static_cast<std::size_t>(node_group)).profile;
+  const strategy::Precision precision =
+      scenario.strategy ? scenario.strategy->precision : strategy::Precision::Bf16;
+  const bool dropout = scenario.model && scenario.model->dropout > 0;
+  return ComputeCostModel(group, precision, cluster.threads_per_rank, cluster.gpus(), dropout);
+}
+
+double ComputeCostModel::gemm_efficiency(const GemmShape& shape) const {
+  const double m = std::max(1.0, shape.m);
+  const double n = std::max(1.0, shape.n);
+  const double k = std::max(1.0, shape.k);
+  const double batch = std::max(1.0, shape.batch);
+  const double units = compute_units_;
+  double best = 0;
+  for (const strategy::GemmTile& tile : profile_.gemm.tiles) {
+    const double tiles_m = std::ceil(m / tile.m);
+    const double tiles_n = std::ceil(n / tile.n);
+    const double tiles = tiles_m * tiles_n * batch;
+    const double waves = std::ceil(tiles / units);
+    const double wave_efficiency = tiles / (waves * units);
+    const double padding_efficiency = (m * n) / (tiles_m * tile.m * tiles_n * tile.n);
+    best = std::max(best, tile.efficiency * wave_efficiency * padding_efficiency);
+  }
+  if (profile_.gemm.tiles.empty()) best = 1;
+  const double k_ramp = k / (k + std::max(0.0, profile_.gemm.k_half));
+  return profile_.gemm.peak_efficiency * best * k_ramp;
+}
+
+double ComputeCostModel::gemm_time(const GemmShape& shape, double bytes) const {
+  const double flops = 2 * shape.m * shape.n * shape.k * std::max(1.0, shape.batch);
+  const double efficiency = std::max(1e-6, gemm_efficiency(shape));
+  const double compute = flops / (peak_flops_ * efficiency);
+  const double memory = bytes / memory_bandwidth_;
+  return std::max(compute, memory) + profile_.kernel_overhead_s;
+}
+
+double ComputeCostModel::memory_time(double bytes, double flops) const {
+  return std::max(bytes / memory_bandwidth_, flops / vector_flops_) + profile_.kernel_overhead_s;
+}
+
+double ComputeCostModel::attention_time(const strategy::Op& op) const {
+  const double q = static_cast<double>(std::max<std::int64_t>(1, op.m));
+  const double keys = static_cast<double>(std::max<std::int64_t>(1, op.n));
+  const double d = static_cast<double>(std::max<std::int64_t>(1, op.k));
+  const double batch = static_cast<double>(std::max<std::int64_t>(1, op.batch));
+  const bool backward = op.code == OpCode::AttentionCoreBackward;
+  if (profile_.attention_fused || q * keys * d * batch <= 0) {
+    const double compute = op.flops / (peak_flops_ * std::max(1e-6, profile_.attention_efficiency));
+    return std::max(compute, op.bytes / memory_bandwidth_) + profile_.kernel_overhead_s;
+  }
+  // Unfused: the batched GEMMs of the shape the op records, scaled to the op's FLOPs (ring
+  // attention splits one op into cp blocks), plus the score matrix through memory.
+  const double e = element_bytes_;
+  auto gemm = [&](double m, double n, double k) {
+    return gemm_time({m, n, k, batch}, e * batch * (m * k + k * n + m * n));
+  };
+  double time = 0;
+  if (!backward) {
+    time += gemm(q, keys, d);  // scores = Q·Kᵀ
+    time += gemm(q, d, keys);  // output = P·V
+  } else {
+    time += gemm(keys, d, q);  // dV = Pᵀ·dO
+    time += gemm(q, keys, d);  // dP = dO·Vᵀ
+    time += gemm(q, d, keys);  // dQ = dS·K
+    time += gemm(keys, d, q);  // dK = dSᵀ·Q
+  }
+  const double gemm_flops = (backward ? 8 : 4) * batch * q * keys * d;
+  if (gemm_flops > 0 && op.flops > 0) time *= op.flops / gemm_flops;
+  const double scores = batch * q * keys * (op.flops > 0 && gemm_flops > 0 ? op.flops / gemm_flops : 1);
+  double bytes_per_score = backward ? 3 * e : 2 * e;  // softmax (backward: P, dP in, dS out)
+  int kernels = 1;
+  if (attention_dropout_) {
+    bytes_per_score += 2 * e + 1;  // dropout: in, out, 1-byte mask
+    ++kernels;
+  }
+  time += scores * bytes_per_score / memory_bandwidth_ + kernels * profile_.kernel_overhead_s;
+  return time;
+}
+
+double ComputeCostModel::op_time(const strategy::Op& op) const {
+  if (op.type != OpType::Compute) return 0;
+  switch (op.compute_kind) {
+    case ComputeKind::Matmul:
+      return gemm_time({static_cast<double>(op.m), static_cast<double>(op.n), static_cast<double>(op.k),
+                        static_cast<double>(std::max<std::int64_t>(1, op.batch))},
+                       op.bytes);
+    case ComputeKind::Attention:
+      return attention_time(op);
+    case ComputeKind::Optimizer:
+    case ComputeKind::Norm:
+    case ComputeKind::Elementwise:
+    case ComputeKind::Embedding:
+    case ComputeKind::Loss:
+    case ComputeKind::None:
+      return memory_time(op.bytes, op.flops);
+  }
+  return memory_time(op.bytes, op.flops);
+}
+
+}  // namespace tandem::sim

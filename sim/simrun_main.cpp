@@ -1,0 +1,371 @@
+// simrun: what-if studies on the twin. `simrun [scenario.yaml]` simulates one training step (or a
+// collective benchmark) of the scenario and reports where the time goes; see --help.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "report/atomic_file.hpp"
+#include "report/chrome_trace.hpp"
+#include "report/machine.hpp"
+#include "report/run_store.hpp"
+#include "sim/simulation.hpp"
+#include "sim/text_report.hpp"
+#include "strategy/embedded_files.hpp"
+#include "strategy/schema.hpp"
+#include "strategy/units.hpp"
+#include "tandem/version.hpp"
+
+namespace {
+
+using namespace tandem;
+constexpr int kExitBadInput = 2;
+constexpr int kExitFailure = 1;
+
+void print_errors(const strategy::ScenarioError& error) {
+  for (const auto& e : error.errors()) std::cerr << "error: " << e.message() << "\n";
+}
+
+// A progress bar on stderr when it is a terminal.
+class ProgressBar {
+ public:
+  ProgressBar(bool enabled, std::string label) : enabled_(enabled && ::isatty(2)), label_(std::move(label)) {}
+  void update(double fraction, const std::string& detail = "") {
+    if (!enabled_) return;
+    const int width = 30;
+    const int filled = static_cast<int>(fraction * width + 0.5);
+    std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %s", label_.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), 100 * fraction, detail.c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  ~ProgressBar() {
+    if (shown_) std::fprintf(stderr, "\r%*s\r", 80, "");
+  }
+
+ private:
+  bool enabled_;
+  std::string label_;
+  bool shown_ = false;
+};
+
+std::string profile_text(const strategy::HardwareProfile& profile) {
+  if (profile.origin == "built-in") {
+    if (const auto* file = strategy::find_embedded(strategy::builtin_profile_files(), profile.name))
+      return std::string(file->contents);
+    return profile.name;
+  }
+  try {
+    return report::read_file(profile.origin);
+  } catch (const std::exception&) {
+    return strategy::hardware_profile_to_yaml(profile);
+  }
+}
+
+report::Headline headline_of(const sim::SimulationResult& r) {
+  report::Headline h;
+  h.gpus = r.gpus;
+  if (!r.collective) {
+    h.step_time_s = r.step_time_s;
+    h.tokens_per_s = r.tokens_per_s;
+    h.mfu = r.mfu;
+    h.peak_bytes_per_gpu = r.memory.peak_bytes_per_gpu;
+    h.fits = r.memory.fits;
+  }
+  return h;
+}
+
+std::string overrides_json(const std::vector<std::pair<std::string, std::string>>& overrides) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [key, value] : overrides) j[key] = value;
+  return j.dump();
+}
+
+report::RunInfo run_info(const strategy::Scenario& scenario, report::RunKind kind, const YAML::Node& document) {
+  report::RunInfo info;
+  info.kind = kind;
+  info.name = scenario.name;
+  info.scenario_yaml = strategy::document_to_yaml(document);
+  info.profile_name = scenario.cluster.profile.name;
+  info.profile_hash = report::sha256_hex(profile_text(scenario.cluster.profile));
+  info.tandem_version = kVersion;
+  info.git_revision = kGitRevision;
+  return info;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "simrun: simulate one training step (or a collective) of a scenario on the twin of a cluster.\n"
+      "With no scenario file, the built-in default scenario runs."};
+  app.set_version_flag("--version", std::string("simrun (Tandem) ") + kVersion + " (git " + kGitRevision + ")");
+  std::string scenario_path;
+  bool json_output = false;
+  std::vector<std::string> sweeps;
+  bool check = false;
+  std::string trace_path;
+  std::string db_path;
+  bool no_db = false;
+  bool no_fold = false;
+  int jobs = 0;
+  std::string best_path;
+  bool for_engine = false;
+  bool schema_doc = false;
+  bool quiet = false;
+  bool verbose = false;
+  std::size_t flow_budget = 2048;
+  app.add_option("scenario", scenario_path, "scenario YAML file (default: the built-in `default` scenario)");
+  app.add_flag("--json", json_output, "print only JSON on stdout (logs and progress go to stderr)");
+  app.add_option("--sweep", sweeps, "KEY=V1,V2,... sweep a key (repeatable; adds to or replaces the file's sweep)");
+  app.add_flag("--check", check, "validate the scenario and print its memory estimate without simulating");
+  app.add_option("--trace", trace_path, "write the per-op trace as a Chrome trace (opens in Perfetto)");
+  app.add_option("--db", db_path, "SQLite run store to record the run in (default: $TANDEM_DB or "
+                                  "~/.local/share/tandem/runs.db)");
+  app.add_flag("--no-db", no_db, "do not record the run");
+  app.add_flag("--no-fold", no_fold, "simulate every rank instead of one per rank class (validation at small scale)");
+  app.add_option("--jobs,-j", jobs, "parallel simulations in a sweep (default: one per core)")->check(CLI::PositiveNumber);
+  app.add_option("--best", best_path, "write the fastest strategy that fits as a complete scenario");
+  app.add_flag("--for-engine", for_engine, "with --best/--sweep: only strategies `engine train` can run");
+  app.add_flag("--schema-doc", schema_doc, "print the scenario reference (Markdown) and exit");
+  app.add_option("--flow-budget", flow_budget, "largest number of concurrent flows per collective phase before "
+                                               "folding by translation or sampling")
+      ->check(CLI::PositiveNumber);
+  auto* quiet_flag = app.add_flag("--quiet,-q", quiet, "only errors on stderr");
+  app.add_flag("--verbose,-v", verbose, "debug logging (and SimGrid warnings)")->excludes(quiet_flag);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadInput;
+  }
+
+  auto logger = spdlog::stderr_color_mt("simrun");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%^%l%$: %v");
+  spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
+
+  if (schema_doc) {
+    std::cout << strategy::scenario_reference_markdown();
+    return 0;
+  }
+
+  // ---- the scenario ---------------------------------------------------------------------------
+  strategy::Scenario scenario;
+  std::vector<strategy::SweepAxis> axes;
+  try {
+    if (scenario_path.empty()) {
+      spdlog::info("no scenario file given: running the built-in `default` scenario");
+      scenario = strategy::load_builtin_scenario("default");
+    } else {
+      scenario = strategy::load_scenario(scenario_path);
+    }
+    axes = scenario.sweep;
+    for (const std::string& argument : sweeps) {
+      strategy::SweepAxis axis = strategy::parse_sweep_argument(argument);
+      auto it = std::find_if(axes.begin(), axes.end(), [&](const auto& a) { return a.key == axis.key; });
+      if (it != axes.end())
+        *it = axis;
+      else
+        axes.push_back(axis);
+    }
+  } catch (const strategy::ScenarioError& error) {
+    print_errors(error);
+    return kExitBadInput;
+  } catch (const std::exception& error) {
+    std::cerr << "error: " << error.what() << "\n";
+    return kExitBadInput;
+  }
+  if (for_engine && scenario.is_collective()) {
+    std::cerr << "error: --for-engine: a collective scenario is not something engine train runs\n";
+    return kExitBadInput;
+  }
+  if (!best_path.empty() && scenario.is_collective()) {
+    std::cerr << "error: --best: a collective scenario has no training strategy to choose\n";
+    return kExitBadInput;
+  }
+
+  if (check) {
+    if (scenario.is_collective()) {
+      if (json_output)
+        std::cout << nlohmann::json{{"valid", true}, {"gpus", scenario.cluster.gpus()}}.dump(2) << "\n";
+      else
+        std::cout << scenario.name << ": valid collective scenario on " << scenario.cluster.gpus() << " GPUs\n";
+      return 0;
+    }
+    const sim::MemorySummary memory = sim::summarize_memory(scenario);
+    if (json_output) {
+      std::cout << nlohmann::json{{"valid", true},
+                                  {"gpus", scenario.cluster.gpus()},
+                                  {"memory",
+                                   {{"peak_bytes_per_gpu", memory.peak_bytes_per_gpu},
+                                    {"weights", memory.weights},
+                                    {"gradients", memory.gradients},
+                                    {"optimizer", memory.optimizer},
+                                    {"activations", memory.activations},
+                                    {"capacity_bytes", memory.capacity_bytes},
+                                    {"fits", memory.fits},
+                                    {"worst_stage", memory.worst_stage}}}}
+                       .dump(2)
+                << "\n";
+    } else {
+      std::cout << scenario.name << ": valid. " << sim::scenario_summary(scenario) << "\n";
+      std::cout << "memory: " << sim::format_memory(memory) << "\n";
+    }
+    return 0;
+  }
+
+  // ---- the run store --------------------------------------------------------------------------
+  std::optional<report::RunStore> store;
+  if (!no_db) {
+    const std::filesystem::path path = db_path.empty() ? report::default_database_path() : std::filesystem::path(db_path);
+    try {
+      store.emplace(report::RunStore::open(path));
+    } catch (const std::exception& error) {
+      if (!db_path.empty()) {
+        std::cerr << "error: " << error.what() << "\n";
+        return kExitFailure;
+      }
+      spdlog::warn("not recording the run: {}", error.what());
+    }
+  }
+
+  sim::SimulationOptions options;
+  options.fold = !no_fold;
+  options.verbose = verbose;
+  options.flow_budget = flow_budget;
+
+  // ---- sweeps and --best ----------------------------------------------------------------------
+  if (!axes.empty() || !best_path.empty()) {
+    sim::SweepOptions sweep_options;
+    sweep_options.simulation = options;
+    sweep_options.simulation.record_trace = false;
+    sweep_options.jobs = jobs;
+    sweep_options.for_engine = for_engine;
+    std::vector<sim::SweepResult> results;
+    {
+      ProgressBar bar(!quiet, "sweep");
+      const std::size_t total = strategy::sweep_points(axes).size();
+      bar.update(0, "0/" + std::to_string(total));
+      results = sim::run_sweep(scenario, axes, sweep_options, [&](std::size_t done, std::size_t all) {
+        bar.update(static_cast<double>(done) / static_cast<double>(std::max<std::size_t>(1, all)),
+                   std::to_string(done) + "/" + std::to_string(all));
+      });
+    }
+    if (store) {
+      try {
+        report::RunInfo parent = run_info(scenario, report::RunKind::Sweep, scenario.document);
+        const std::string parent_id = store->begin_run(parent);
+        for (const sim::SweepResult& point : results) {
+          report::RunInfo info = run_info(scenario, report::RunKind::Simulation,
+                                          point.document.IsDefined() && !point.document.IsNull() ? point.document
+                                                                                                  : scenario.document);
+          info.overrides_json = overrides_json(point.overrides);
+          info.parent_run = parent_id;
+          const std::string id = store->begin_run(info);
+          if (point.simulated)
+            store->finish_run(id, sim::result_to_json(point.result).dump(), headline_of(point.result));
+          else
+            store->fail_run(id, point.reason);
+        }
+        store->finish_run(parent_id, sim::sweep_to_json(results).dump(), {});
+      } catch (const std::exception& error) {
+        spdlog::warn("could not record the sweep in {}: {}", store->path().string(), error.what());
+      }
+    }
+    if (json_output)
+      std::cout << sim::sweep_to_json(results).dump(2) << "\n";
+    else
+      std::cout << sim::format_sweep(results);
+    if (!best_path.empty()) {
+      const sim::SweepResult* best = sim::best_sweep_result(results);
+      if (best == nullptr) {
+        std::cerr << "error: --best: no configuration is feasible (valid, fits in memory"
+                  << (for_engine || scenario.cluster.is_cpu() ? ", runnable by engine train" : "") << ")\n";
+        return kExitFailure;
+      }
+      try {
+        const YAML::Node document = sim::best_scenario_document(*best);
+        std::string header = "# Written by simrun --best from " + (scenario_path.empty() ? std::string("the built-in default") : scenario_path) +
+                             ": the fastest feasible configuration";
+        for (const auto& [key, value] : best->overrides) header += " " + key + "=" + value;
+        report::write_file_atomically(best_path, header + "\n" + strategy::document_to_yaml(document));
+        if (!json_output)
+          std::cout << "\nbest: " << best_path << " (step time " << strategy::format_duration(best->result.step_time_s)
+                    << ")\n";
+      } catch (const std::exception& error) {
+        std::cerr << "error: --best: " << error.what() << "\n";
+        return kExitFailure;
+      }
+    }
+    return 0;
+  }
+
+  // ---- one simulation -------------------------------------------------------------------------
+  std::string run_id;
+  if (store) {
+    try {
+      run_id = store->begin_run(run_info(scenario, report::RunKind::Simulation, scenario.document));
+    } catch (const std::exception& error) {
+      spdlog::warn("not recording the run: {}", error.what());
+      store.reset();
+    }
+  }
+  sim::SimulationResult result;
+  {
+    ProgressBar bar(!quiet, "simulating");
+    result = sim::run_simulation_in_child(scenario, options, [&](double fraction) { bar.update(fraction); });
+  }
+  if (!result.ok) {
+    std::cerr << "error: " << result.error << "\n";
+    if (store) {
+      try {
+        store->fail_run(run_id, result.error);
+      } catch (const std::exception&) {
+      }
+    }
+    return kExitFailure;
+  }
+  if (store) {
+    try {
+      if (!result.trace.empty()) store->add_trace(run_id, 0, result.trace);
+      store->finish_run(run_id, sim::result_to_json(result).dump(), headline_of(result));
+      spdlog::debug("recorded run {} in {}", run_id, store->path().string());
+    } catch (const std::exception& error) {
+      spdlog::warn("could not record the run in {}: {}", store->path().string(), error.what());
+    }
+  }
+  if (!trace_path.empty()) {
+    if (result.collective) {
+      spdlog::warn("--trace: a collective scenario has no per-op trace; nothing written");
+    } else {
+      try {
+        report::write_chrome_trace(std::filesystem::path(trace_path), std::span<const report::TraceRecord>(result.trace));
+      } catch (const std::exception& error) {
+        std::cerr << "error: --trace: " << error.what() << "\n";
+        return kExitFailure;
+      }
+    }
+  }
+  if (json_output) {
+    nlohmann::json j = sim::result_to_json(result);
+    if (!run_id.empty()) j["run_id"] = run_id;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << sim::format_result(scenario, result);
+    if (!result.collective && !result.memory.fits)
+      std::cout << "  note: this strategy does not fit in GPU memory (simulated anyway)\n";
+  }
+  return 0;
+}
