@@ -482,12 +482,21 @@ class StageBuilder {
     return total;
   }
 
+  // The token embedding alone: what the last stage's copy of a tied embedding holds (it has no
+  // position table) and what EmbeddingGradientReduce sums.
+  double token_embedding_parameters_local() const {
+    double total = 0;
+    for (const ParameterTensorSpec& tensor : tensors_)
+      if (tensor.role == TensorRole::Embedding) total += static_cast<double>(local_elements(tensor, strategy_.tp));
+    return total;
+  }
+
   void add_to_bucket(int layer, bool head, bool embedding) {
     double parameters = 0;
     if (head) {
       parameters = head_parameters_local();
       // Tied embeddings with pp > 1: the last stage holds a copy of the embedding too.
-      if (model_.tied_embeddings && strategy_.pp > 1) parameters += embedding_parameters_local();
+      if (model_.tied_embeddings && strategy_.pp > 1) parameters += token_embedding_parameters_local();
     } else if (embedding) {
       parameters = embedding_parameters_local();
     } else {
@@ -558,7 +567,7 @@ class StageBuilder {
     if (model_.tied_embeddings && s.pp > 1 && (stage_ == 0 || stage_ == s.pp - 1)) {
       before_optimizer.push_back(collective(OpCode::EmbeddingGradientReduce, Stream::PpComm,
                                             CollectiveKind::AllReduce, GroupKind::EmbeddingTie,
-                                            embedding_parameters_local() * gradient_bytes_, before_optimizer));
+                                            token_embedding_parameters_local() * gradient_bytes_, before_optimizer));
     }
     if (training_.grad_clip > 0 && s.dp * s.tp * s.pp * s.cp > 1) {
       const GroupKind group = s.zero >= 1 ? GroupKind::World : GroupKind::ModelParallel;
