@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 
 #include <omp.h>
 
@@ -35,7 +36,9 @@ float* thread_buffer(int which, std::size_t floats) {
   thread_local std::unique_ptr<float, AlignedFree> buffers[2];
   thread_local std::size_t sizes[2] = {0, 0};
   if (sizes[which] < floats) {
-    buffers[which].reset(static_cast<float*>(std::aligned_alloc(64, floats * sizeof(float))));
+    const std::size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;  // aligned_alloc needs a
+    buffers[which].reset(static_cast<float*>(std::aligned_alloc(64, bytes)));  // multiple of 64
+    if (!buffers[which]) throw std::bad_alloc();
     sizes[which] = floats;
   }
   return buffers[which].get();
