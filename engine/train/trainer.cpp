@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <thread>
 #include <type_traits>
 
 #include <nlohmann/json.hpp>
@@ -167,7 +168,17 @@ TrainResult train(const strategy::Scenario& scenario, comm::Communicator& world,
     if (rank0) std::fprintf(stderr, "warning: %s\n", line.c_str());
   };
 
-  if (scenario.cluster.is_cpu()) kernels::cpu::set_kernel_threads(scenario.cluster.threads_per_rank);
+  if (scenario.cluster.is_cpu()) {
+    kernels::cpu::set_kernel_threads(scenario.cluster.threads_per_rank);
+    const int ranks_here = std::min(world.size(), scenario.cluster.gpus_per_node);
+    const unsigned cores = std::thread::hardware_concurrency();
+    if (cores > 0 && scenario.cluster.threads_per_rank > 1 &&
+        static_cast<unsigned>(ranks_here * scenario.cluster.threads_per_rank) > cores)
+      warn(std::to_string(ranks_here) + " rank(s) x " + std::to_string(scenario.cluster.threads_per_rank) +
+           " kernel thread(s) on this machine exceed its " + std::to_string(cores) +
+           " cores: threads will wait for each other (cluster.threads_per_rank: " +
+           std::to_string(std::max(1u, cores / static_cast<unsigned>(ranks_here))) + " fits)");
+  }
 
   // ---- data -------------------------------------------------------------------------------------
   std::optional<data::TokenDataset> dataset;
