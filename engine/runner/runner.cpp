@@ -46,6 +46,11 @@ struct Runner<Scalar>::Pending {
   double start = 0;
   bool is_send = false;
   int micro_batch = -1;
+  // Pipeline scatter/gather: after the recv of this rank's slice, all-gather the message over
+  // the tensor-parallel group (done at a dependent op's wait, a point in program order that
+  // every tensor-parallel rank reaches in the same order).
+  Scalar* gather_buffer = nullptr;
+  std::size_t gather_count = 0;
 };
 
 template <typename Scalar>
@@ -177,6 +182,7 @@ void Runner<Scalar>::wait_for(std::uint32_t op_id) {
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
     if ((*it)->op->id != op_id) continue;
     (*it)->request->wait();
+    complete_gather(**it);
     record(*(*it)->op, (*it)->start, now());
     pending_.erase(it);
     return;
@@ -202,7 +208,7 @@ template <typename Scalar>
 void Runner<Scalar>::poll() {
   for (std::size_t i = 0; i < pending_.size();) {
     Pending& p = *pending_[i];
-    if (p.request->test()) {
+    if (p.gather_buffer == nullptr && p.request->test()) {
       record(*p.op, p.start, now());
       pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
@@ -216,9 +222,29 @@ void Runner<Scalar>::finish_all() {
   while (!pending_.empty()) {
     Pending& p = *pending_.front();
     p.request->wait();
+    complete_gather(p);
     record(*p.op, p.start, now());
     pending_.erase(pending_.begin());
   }
+}
+
+template <typename Scalar>
+bool Runner<Scalar>::pipeline_scatter_gather(const Op& op, std::size_t count) const {
+  // The program sends 1/tp of the activation per tensor-parallel rank without sequence
+  // parallelism (Megatron's scatter/gather of pipeline messages) when its bytes say so.
+  const StageGeometry& g = model_->geometry();
+  if (g.tp == 1 || g.sequence_parallel) return false;
+  const double full_bytes = static_cast<double>(count) * sizeof(Scalar);
+  return std::abs(op.bytes * g.tp - full_bytes) < 0.5 && count % static_cast<std::size_t>(g.tp) == 0;
+}
+
+template <typename Scalar>
+void Runner<Scalar>::complete_gather(Pending& p) {
+  if (p.gather_buffer == nullptr) return;
+  const comm::DataType type = std::is_same_v<Scalar, float> ? comm::DataType::Float32 : comm::DataType::Float64;
+  const auto r = static_cast<std::size_t>(model_->geometry().tp_rank);
+  group(GroupKind::Tensor).all_gather(p.gather_buffer + r * p.gather_count, p.gather_buffer, p.gather_count, type);
+  p.gather_buffer = nullptr;
 }
 
 template <typename Scalar>
@@ -262,7 +288,13 @@ void Runner<Scalar>::start_communication(const Op& op) {
       const CommBuffers<Scalar> b = model_->comm_buffers(op);
       const int peer = op.code == OpCode::PpSendActivation ? g.stage + 1 : g.stage - 1;
       const int tag = 2 * op.micro_batch + (op.code == OpCode::PpSendGradient ? 1 : 0);
-      pending->request = group(GroupKind::Pipeline).send_async(b.input, b.count, type, peer, tag);
+      if (pipeline_scatter_gather(op, b.count)) {
+        const std::size_t slice = b.count / static_cast<std::size_t>(g.tp);
+        pending->request = group(GroupKind::Pipeline)
+                               .send_async(b.input + static_cast<std::size_t>(g.tp_rank) * slice, slice, type, peer, tag);
+      } else {
+        pending->request = group(GroupKind::Pipeline).send_async(b.input, b.count, type, peer, tag);
+      }
       pending->is_send = true;
       break;
     }
@@ -271,7 +303,15 @@ void Runner<Scalar>::start_communication(const Op& op) {
       const CommBuffers<Scalar> b = model_->comm_buffers(op);
       const int peer = op.code == OpCode::PpRecvActivation ? g.stage - 1 : g.stage + 1;
       const int tag = 2 * op.micro_batch + (op.code == OpCode::PpRecvGradient ? 1 : 0);
-      pending->request = group(GroupKind::Pipeline).recv_async(b.output, b.count, type, peer, tag);
+      if (pipeline_scatter_gather(op, b.count)) {
+        const std::size_t slice = b.count / static_cast<std::size_t>(g.tp);
+        pending->request = group(GroupKind::Pipeline)
+                               .recv_async(b.output + static_cast<std::size_t>(g.tp_rank) * slice, slice, type, peer, tag);
+        pending->gather_buffer = b.output;
+        pending->gather_count = slice;
+      } else {
+        pending->request = group(GroupKind::Pipeline).recv_async(b.output, b.count, type, peer, tag);
+      }
       break;
     }
     case OpCode::DpGradientReduce: {

@@ -97,6 +97,8 @@ class Runner {
   void wait_for(std::uint32_t op_id);
   void wait_slot_sends(int micro_batch);
   void poll();
+  bool pipeline_scatter_gather(const strategy::Op& op, std::size_t count) const;
+  void complete_gather(Pending& pending);
   void finish_all();
   void record(const strategy::Op& op, double start, double end);
   comm::Communicator& group(strategy::GroupKind kind);
