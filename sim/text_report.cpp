@@ -69,7 +69,7 @@ std::string format_result(const strategy::Scenario& scenario, const SimulationRe
       if (row.candidates.size() > 1)
         for (const CollectiveCandidate& c : row.candidates)
           out << printf_string("%12s    %-11s %12s%s\n", "", algorithm_text(c.algorithm).c_str(),
-                               strategy::format_duration(c.time_s).c_str(), c.exact ? "" : "  (sampled fold)");
+                               strategy::format_duration(c.time_s).c_str(), c.exact ? "" : "  (approximate fold)");
     }
     out << printf_string("\nsimulated in %.2f s\n", r.wall_seconds);
     return out.str();

@@ -386,7 +386,12 @@ class StageBuilder {
   bool last_chunk_of_model(int chunk) const {
     return global_chunk(stage_, chunk, strategy_.pp) == chunks_total_ - 1;
   }
-  double pipeline_message_bytes() const { return activation_bytes() / sp_divisor_; }
+  // Bytes one rank sends to its pipeline peer. With tensor parallelism every rank of the tp group
+  // holds the same (b, s, h) activation; Megatron-LM sends only a 1/tp slice of it per rank —
+  // sequence parallelism keeps activations sharded anyway, and without it the "scatter/gather"
+  // optimisation (Narayanan et al. 2021, §4.1) splits the message over the tp ranks (their NICs)
+  // and the receivers all-gather it over NVLink.
+  double pipeline_message_bytes() const { return activation_bytes() / strategy_.tp; }
 
   void zero3_gathers(int chunk) {
     // ZeRO-3: gather each layer's parameter shards ahead of use (prefetched on the dp stream).

@@ -1,0 +1,137 @@
+// The compute cost model against rooflines computed by hand (sim/compute_cost.hpp).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "sim/compute_cost.hpp"
+#include "strategy/hardware_profile.hpp"
+
+namespace {
+
+using namespace tandem;
+
+// 100 TFLOP/s bf16, 1 TB/s memory (efficiency 0.5 -> 500 GB/s achieved), 4 compute units, one
+// 128 x 128 tile, no k ramp, no overhead: every number below is easy to check by hand.
+strategy::HardwareProfile simple_profile(double k_half = 0, double overhead = 0) {
+  return strategy::parse_hardware_profile(
+      "name: simple\nbackend: cuda\n"
+      "memory: {capacity: 16GiB, bandwidth: 1000GB/s, efficiency: 0.5}\n"
+      "compute: {fp32: 50TFLOP/s, bf16: 100TFLOP/s, fp8: 200TFLOP/s, attention_efficiency: 0.5, kernel_overhead: " +
+          std::to_string(overhead * 1e6) + "us}\n"
+          "gemm: {peak_efficiency: 0.8, compute_units: 4, k_half: " + std::to_string(k_half) +
+          ", tiles: [[128, 128, 1.0]]}\n"
+          "node: {intra_node: {bandwidth: 100GB/s, latency: 1us}, nic: {count: 1, bandwidth: 100Gbps, latency: 2us}}\n",
+      "test", "cluster.gpu");
+}
+
+strategy::Op matmul(double m, double n, double k, double bytes) {
+  strategy::Op op;
+  op.type = strategy::OpType::Compute;
+  op.compute_kind = strategy::ComputeKind::Matmul;
+  op.m = static_cast<std::int64_t>(m);
+  op.n = static_cast<std::int64_t>(n);
+  op.k = static_cast<std::int64_t>(k);
+  op.flops = 2 * m * n * k;
+  op.bytes = bytes;
+  return op;
+}
+
+TEST(ComputeCost, FullWaveGemmRunsAtPeakEfficiency) {
+  const sim::ComputeCostModel cost(simple_profile(), strategy::Precision::Bf16);
+  // 256 x 256 output = 4 tiles = one full wave on 4 units.
+  EXPECT_DOUBLE_EQ(cost.gemm_efficiency({256, 256, 4096, 1}), 0.8);
+  const strategy::Op op = matmul(256, 256, 4096, 1e6);  // 2 us of traffic < 6.7 us of math
+  EXPECT_NEAR(cost.op_time(op), 2.0 * 256 * 256 * 4096 / (100e12 * 0.8), 1e-15);
+}
+
+TEST(ComputeCost, WaveAndTileQuantization) {
+  const sim::ComputeCostModel cost(simple_profile(), strategy::Precision::Bf16);
+  // 5 tiles on 4 units: 2 waves, 5/8 busy.
+  EXPECT_DOUBLE_EQ(cost.gemm_efficiency({5 * 128, 128, 4096, 1}), 0.8 * 5.0 / 8.0);
+  // 129 rows need 2 tile rows, the second almost empty: padding 129/256 ... and 2 tiles on 4
+  // units: half a wave.
+  EXPECT_DOUBLE_EQ(cost.gemm_efficiency({129, 128, 4096, 1}), 0.8 * (129.0 / 256.0) * (2.0 / 4.0));
+  // Batched: 4 batches of one tile fill the wave.
+  EXPECT_DOUBLE_EQ(cost.gemm_efficiency({128, 128, 4096, 4}), 0.8);
+}
+
+TEST(ComputeCost, KLoopRamp) {
+  const sim::ComputeCostModel cost(simple_profile(64), strategy::Precision::Bf16);
+  EXPECT_DOUBLE_EQ(cost.gemm_efficiency({256, 256, 64, 1}), 0.8 * 0.5);
+  EXPECT_DOUBLE_EQ(cost.gemm_efficiency({256, 256, 192, 1}), 0.8 * 0.75);
+}
+
+TEST(ComputeCost, MemoryBoundGemmHitsTheBandwidthRoof) {
+  const sim::ComputeCostModel cost(simple_profile(0, 5e-6), strategy::Precision::Bf16);
+  // A skinny GEMM: 2*256*256*8 FLOPs = 1 MFLOP, 10 MB of traffic: memory-bound at 500 GB/s.
+  const strategy::Op op = matmul(256, 256, 8, 10e6);
+  EXPECT_NEAR(cost.op_time(op), 10e6 / 500e9 + 5e-6, 1e-15);
+}
+
+TEST(ComputeCost, ElementwiseOpsAreMemoryBound) {
+  const sim::ComputeCostModel cost(simple_profile(0, 3e-6), strategy::Precision::Bf16);
+  strategy::Op op;
+  op.type = strategy::OpType::Compute;
+  op.compute_kind = strategy::ComputeKind::Elementwise;
+  op.bytes = 1e9;
+  op.flops = 1e9;
+  EXPECT_NEAR(cost.op_time(op), 1e9 / 500e9 + 3e-6, 1e-15);
+}
+
+TEST(ComputeCost, PrecisionPicksThePeak) {
+  const sim::ComputeCostModel fp32(simple_profile(), strategy::Precision::Fp32);
+  const sim::ComputeCostModel fp8(simple_profile(), strategy::Precision::Fp8);
+  EXPECT_DOUBLE_EQ(fp32.peak_flops(), 50e12);
+  EXPECT_DOUBLE_EQ(fp8.peak_flops(), 200e12);
+  const strategy::Op op = matmul(256, 256, 4096, 0);
+  EXPECT_NEAR(fp32.op_time(op) / fp8.op_time(op), 4.0, 1e-12);
+}
+
+TEST(ComputeCost, FusedAttentionAtAttentionEfficiency) {
+  const sim::ComputeCostModel cost(simple_profile(), strategy::Precision::Bf16);
+  strategy::Op op;
+  op.type = strategy::OpType::Compute;
+  op.compute_kind = strategy::ComputeKind::Attention;
+  op.code = strategy::OpCode::AttentionCoreForward;
+  op.m = op.n = 2048;
+  op.k = 128;
+  op.batch = 16;
+  op.flops = 4.0 * 16 * 2048 * 2048 * 128;
+  op.bytes = 1e6;
+  EXPECT_NEAR(cost.op_time(op), op.flops / (100e12 * 0.5), 1e-12);
+}
+
+TEST(ComputeCost, UnfusedAttentionStreamsTheScores) {
+  auto profile = simple_profile();
+  profile.attention_fused = false;
+  const sim::ComputeCostModel with_dropout(profile, strategy::Precision::Bf16, 1, 1, true);
+  const sim::ComputeCostModel without(profile, strategy::Precision::Bf16, 1, 1, false);
+  strategy::Op op;
+  op.type = strategy::OpType::Compute;
+  op.compute_kind = strategy::ComputeKind::Attention;
+  op.code = strategy::OpCode::AttentionCoreForward;
+  op.m = op.n = 1024;
+  op.k = 128;
+  op.batch = 4;
+  op.flops = 4.0 * 4 * 1024 * 1024 * 128;
+  // Dropout adds read + write (2 bytes each) and a 1-byte mask per score element.
+  const double scores = 4.0 * 1024 * 1024;
+  EXPECT_NEAR(with_dropout.op_time(op) - without.op_time(op), scores * 5 / 500e9, 1e-12);
+  // Without dropout: the two GEMMs plus softmax reading and writing each score once.
+  const double gemms = without.gemm_time({1024, 1024, 128, 4}, 2.0 * 4 * (1024 * 128 * 2 + 1024 * 1024)) +
+                       without.gemm_time({1024, 128, 1024, 4}, 2.0 * 4 * (1024 * 1024 + 1024 * 128 * 2));
+  EXPECT_NEAR(without.op_time(op), gemms + scores * 4 / 500e9, 1e-12);
+}
+
+TEST(ComputeCost, CpuRanksShareTheMachinesCores) {
+  auto profile = strategy::load_hardware_profile("cpu", ".");
+  ASSERT_TRUE(profile.shared_cores);
+  profile.cores = 4;
+  const sim::ComputeCostModel alone(profile, strategy::Precision::Fp32, 2, 1);
+  const sim::ComputeCostModel shared(profile, strategy::Precision::Fp32, 2, 4);  // 8 threads on 4 cores
+  EXPECT_DOUBLE_EQ(alone.peak_flops(), 2 * profile.peak_flops_fp32);
+  EXPECT_DOUBLE_EQ(shared.peak_flops(), 2 * profile.peak_flops_fp32 * 0.5);
+  EXPECT_DOUBLE_EQ(shared.memory_bandwidth(), alone.memory_bandwidth() * 0.5);
+}
+
+}  // namespace
