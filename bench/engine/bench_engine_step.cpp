@@ -20,6 +20,7 @@
 
 #include "comm/communicator.hpp"
 #include "engine/backend/backend.hpp"
+#include "engine/cli/openmp_wait_policy.hpp"
 #include "engine/runner/runner.hpp"
 #include "kernels/cpu/threading.hpp"
 #include "strategy/model_formulas.hpp"
@@ -38,6 +39,7 @@ double process_cpu_seconds() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  engine::use_passive_openmp_wait_policy(argv);  // as the engine does
   std::string model = "gpt2-124m";
   int batch = 4, seq = 64, steps = 5, threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -19,6 +19,7 @@
 
 #include "comm/communicator.hpp"
 #include "comm/mpi_communicator.hpp"
+#include "engine/cli/openmp_wait_policy.hpp"
 #include "engine/train/sampler.hpp"
 #include "engine/train/trainer.hpp"
 #include "strategy/scenario.hpp"
@@ -126,6 +127,7 @@ int run_train(const TrainArguments& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  engine::use_passive_openmp_wait_policy(argv);
   CLI::App app{"engine: trains GPT models for real, executing the same per-rank program the twin simulates"};
   app.require_subcommand(0, 1);
   bool version = false;
