@@ -8,8 +8,8 @@
 // rank cores / ranks threads, otherwise they oversubscribe the cores and every GEMM slows down.
 // On a machine shared with other busy processes, run with OMP_WAIT_POLICY=PASSIVE in the
 // environment (it must be set before the process starts: libgomp reads it when it loads).
-// Measured on the shared 2-core machine at load ~4, GPT-2 124M step on two threads: 4.5 s
-// passive vs 5.5 s active (GELU 28 vs 170 ms, attention 75 vs 294 ms per step): idle OpenMP
+// Measured on the shared 2-core machine at load ~4–5, GPT-2 124M step on two threads: 3.0 s
+// passive vs 6.8 s active in one pair of runs, 4.5 s vs 5.5 s in another (GELU 28 vs 170 ms, attention 75 vs 294 ms per step): idle OpenMP
 // workers otherwise spin and take the core a descheduled team-mate needs. On an idle machine the
 // default (spinning) is as good or slightly better.
 // Kernels must not be called concurrently from several threads of one process while they use more
