@@ -3,10 +3,14 @@
 // text from a byte-level model's checkpoint.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "report/run_store.hpp"
+#include "strategy/program.hpp"
+#include "strategy/scenario.hpp"
 #include "tests/engine/engine_test_support.hpp"
 
 namespace tandem::engine {
@@ -52,6 +56,15 @@ TEST(EngineCli, UnsupportedStrategyIsRefusedUpFront) {
   EXPECT_NE(bf16.err.find("strategy.precision"), std::string::npos) << bf16.err;
 }
 
+TEST(EngineCli, AGpuScenarioWithoutAGpuSaysNoCudaDevice) {
+  const std::string dir = test::temp_dir("cli-gpu").string();
+  const auto result = run_command(engine_command({"train", tiny_file(dir), "--no-db", "--set", "cluster.gpu=h100-80gb",
+                                                  "--set", "strategy.precision=fp32"}));
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("no CUDA device found"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("cluster.gpu"), std::string::npos) << result.err;
+}
+
 TEST(EngineCli, WrongWorldSizeIsRefused) {
   const std::string dir = test::temp_dir("cli-world").string();
   test::TinyRun run;
@@ -85,6 +98,9 @@ TEST(EngineCli, JsonHasTheRequiredFieldsAndTheRunStoreGetsTheRun) {
   EXPECT_EQ(j.at("steps"), 5);
   EXPECT_EQ(j.at("losses").size(), 5u);
   EXPECT_TRUE(j.at("final_val_loss").is_number());
+  ASSERT_EQ(j.at("validation_losses").size(), 3u);  // steps 2 and 4 (--eval-every 2) and the end
+  EXPECT_EQ(j.at("validation_losses")[0].at("step"), 2);
+  EXPECT_EQ(j.at("validation_losses")[2].at("step"), 5);
   EXPECT_GT(j.at("step_time_s").get<double>(), 0);
   EXPECT_GT(j.at("tokens_per_s").get<double>(), 0);
   EXPECT_GT(j.at("entropy_nats_per_token").get<double>(), 0);
@@ -92,6 +108,25 @@ TEST(EngineCli, JsonHasTheRequiredFieldsAndTheRunStoreGetsTheRun) {
   EXPECT_FALSE(j.at("run_id").get<std::string>().empty());
   EXPECT_NE(result.err.find("twin predicted"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("step 5/5"), std::string::npos) << result.err;
+  // The run store holds the run, its metrics and every step's per-op trace.
+  const report::RunStore store = report::RunStore::open(dir + "/runs.db");
+  const std::string id = j.at("run_id").get<std::string>();
+  const report::RunRecord record = store.load_run(id);
+  EXPECT_EQ(record.status, report::RunStatus::Finished);
+  EXPECT_EQ(record.info.kind, report::RunKind::Training);
+  EXPECT_EQ(store.load_metrics(id, "loss").size(), 5u);
+  EXPECT_EQ(store.trace_steps(id).size(), 5u);
+  // Every op of the program is recorded once per step, under its program id.
+  const strategy::Program program = strategy::build_program(strategy::load_scenario(path));
+  const report::Trace step_trace = store.load_trace(id, 3);
+  ASSERT_EQ(step_trace.records.size(), program.stage_ops[0].size());
+  std::set<std::uint32_t> ids;
+  for (const report::TraceRecord& r : step_trace.records) {
+    ids.insert(r.op_id);
+    EXPECT_EQ(r.code, program.stage_ops[0][r.op_id].code);
+    EXPECT_LE(r.start_s, r.end_s);
+  }
+  EXPECT_EQ(ids.size(), program.stage_ops[0].size());
   const nlohmann::json trace = nlohmann::json::parse(test::read_file(dir + "/trace.json"));
   EXPECT_GT(trace.at("traceEvents").size(), 5u * 30u);
 }
