@@ -919,8 +919,13 @@ ExecutionResult Executor::run() {
     timing.pipeline_stage = rank_class.pipeline_stage;
     timing.node_group = rank_class.node_group;
     timing.step_end_s = actor->end(actor->step_end_op());
+    double flops = 0;
     for (const Op& op : actor->ops())
-      if (op.type == OpType::Compute) timing.compute_busy_s += actor->end(op.id) - actor->start(op.id);
+      if (op.type == OpType::Compute) {
+        timing.compute_busy_s += actor->end(op.id) - actor->start(op.id);
+        flops += op.flops;
+      }
+    result.executed_flops += flops * static_cast<double>(rank_class.ranks.size());
     if (timing.step_end_s > result.step_time_s) {
       result.step_time_s = timing.step_end_s;
       result.critical_class = timing.class_id;

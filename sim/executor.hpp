@@ -100,6 +100,7 @@ struct ExecutionResult {
   int critical_class = 0;
   std::vector<ClassTiming> classes;
   std::vector<report::TraceRecord> trace;  // every op of every simulated rank
+  double executed_flops = 0;  // every compute op's FLOPs, over every rank of the cluster
   ExecutorStatistics statistics;
 };
 

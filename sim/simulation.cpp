@@ -60,19 +60,6 @@ double mean_peak_flops(const strategy::Scenario& scenario) {
   return nodes > 0 ? total / nodes : cluster.profile.peak_flops(precision);
 }
 
-// FLOPs every rank executes in one step (recomputation included), summed over the cluster.
-double executed_flops(const strategy::Scenario& scenario) {
-  const strategy::Program program = strategy::build_program(scenario);
-  double total = 0;
-  for (const auto& rank_class : program.classes) {
-    double flops = 0;
-    for (const auto& op : program.ops_of_class(rank_class.id))
-      if (op.type == strategy::OpType::Compute) flops += op.flops;
-    total += flops * static_cast<double>(rank_class.ranks.size());
-  }
-  return total;
-}
-
 }  // namespace
 
 SimulationResult simulate_in_process(const strategy::Scenario& scenario, const SimulationOptions& options,
@@ -107,6 +94,7 @@ SimulationResult simulate_in_process(const strategy::Scenario& scenario, const S
     result.classes = std::move(execution.classes);
     result.statistics = std::move(execution.statistics);
     result.trace = std::move(execution.trace);
+    const double executed_flops = execution.executed_flops;
     const double tokens = static_cast<double>(strategy.global_batch) * model.seq_len;
     const double gpus = result.gpus;
     if (result.step_time_s > 0) {
@@ -114,7 +102,7 @@ SimulationResult simulate_in_process(const strategy::Scenario& scenario, const S
       const double model_flops = strategy::model_flops_per_step(model, strategy.global_batch);
       result.model_tflops_per_gpu = model_flops / result.step_time_s / gpus / 1e12;
       result.mfu = model_flops / result.step_time_s / gpus / mean_peak_flops(scenario);
-      result.hardware_tflops_per_gpu = executed_flops(scenario) / result.step_time_s / gpus / 1e12;
+      result.hardware_tflops_per_gpu = executed_flops / result.step_time_s / gpus / 1e12;
       if (scenario.training.tokens) {
         const double seconds = *scenario.training.tokens / result.tokens_per_s;
         result.training_days = seconds / 86400;

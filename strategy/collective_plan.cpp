@@ -68,6 +68,10 @@ std::pair<CollectivePhase, CollectivePhase> double_tree_phases(
   return {up, down};
 }
 
+struct NodeSplit;
+CollectivePhase channel_rings_phase(const std::vector<int>& ranks, const NodeSplit& split, double bytes, int repeat,
+                                    double reduce);
+
 struct NodeSplit {
   std::vector<std::vector<int>> per_node;  // ranks of the group on each node, in group order
   std::vector<std::vector<int>> rails;     // the i-th rank of every node
@@ -98,14 +102,39 @@ bool hierarchical_applies(const NodeSplit& split) {
   return split.uniform && split.per_node.size() > 1 && split.per_node.front().size() > 1;
 }
 
+// NCCL's ring over several nodes: g channels (g = ranks per node), each a ring through every rank
+// carrying 1/g of each step's data, so every NIC of a node carries one channel's node-crossing
+// hop instead of one NIC carrying them all. Channel c enters node k at local rank (c - k) mod g,
+// walks the node's ranks in order and leaves from the rank before it; the next node is entered
+// at that same local index, so node-crossing hops stay on one rail (NIC index), as NCCL arranges
+// them. Per rank and step the bytes sent are those of a single ring (S/n), so on an idealised
+// network it is exactly a ring; with a single rank per node (or one node) it is a single ring.
+CollectivePhase channel_rings_phase(const std::vector<int>& ranks, const NodeSplit& split, double bytes, int repeat,
+                                    double reduce) {
+  if (!hierarchical_applies(split)) return ring_phase(ranks, bytes, repeat, reduce);
+  const int g = static_cast<int>(split.per_node.front().size());
+  const int nodes = static_cast<int>(split.per_node.size());
+  std::vector<std::vector<int>> rings;
+  for (int c = 0; c < g; ++c) {
+    std::vector<int> ring;
+    for (int k = 0; k < nodes; ++k) {
+      const int first = ((c - k) % g + g) % g;
+      for (int j = 0; j < g; ++j)
+        ring.push_back(split.per_node[static_cast<std::size_t>(k)][static_cast<std::size_t>((first + j) % g)]);
+    }
+    rings.push_back(std::move(ring));
+  }
+  return rings_phase(rings, bytes / g, repeat, reduce);
+}
+
 void append_all_reduce(CollectivePlan& plan, CollectiveAlgorithm algorithm,
                        const std::vector<int>& ranks, double size,
                        const std::function<int(int)>& node_of) {
   const int n = static_cast<int>(ranks.size());
   const NodeSplit split = split_by_node(ranks, node_of);
   if (algorithm == CollectiveAlgorithm::Ring || n == 2) {
-    plan.phases.push_back(ring_phase(ranks, size / n, n - 1, size / n));  // reduce-scatter
-    plan.phases.push_back(ring_phase(ranks, size / n, n - 1, 0));         // all-gather
+    plan.phases.push_back(channel_rings_phase(ranks, split, size / n, n - 1, size / n));  // reduce-scatter
+    plan.phases.push_back(channel_rings_phase(ranks, split, size / n, n - 1, 0));         // all-gather
     return;
   }
   const bool two_level = hierarchical_applies(split);
@@ -147,7 +176,7 @@ void append_gather_or_scatter(CollectivePlan& plan, CollectiveAlgorithm algorith
   const int n = static_cast<int>(ranks.size());
   const NodeSplit split = split_by_node(ranks, node_of);
   if (algorithm != CollectiveAlgorithm::Hierarchical || !hierarchical_applies(split)) {
-    plan.phases.push_back(ring_phase(ranks, size / n, n - 1, reduce ? size / n : 0));
+    plan.phases.push_back(channel_rings_phase(ranks, split, size / n, n - 1, reduce ? size / n : 0));
     return;
   }
   // Two levels (intra-node ring on the full buffer, then inter-node rings per rail on 1/g of
