@@ -109,7 +109,8 @@ ScenarioForm::ScenarioForm(ScenarioDocument* document, QWidget* parent)
   connect(document_, &ScenarioDocument::documentChanged, this, [this](ChangeOrigin origin) {
     if (origin != ChangeOrigin::Form) {
       for (Row& row : rows_) row.typed_error.clear();
-      refreshValues();
+      refreshValues(true);
+      refreshErrors();
     }
     refreshVisibility();
   });
@@ -200,7 +201,7 @@ void ScenarioForm::onEdited(Row& row, const QString& text) {
   document_->setField(row.field->key->path, text);
 }
 
-void ScenarioForm::refreshValues() {
+void ScenarioForm::refreshValues(bool force) {
   updating_ = true;
   const ValidationState& validation = document_->validation();
   for (Row& row : rows_) {
@@ -210,7 +211,7 @@ void ScenarioForm::refreshValues() {
     std::optional<std::string> resolved;
     if (validation.scenario) resolved = resolved_text(*validation.scenario, path);
     if (row.line != nullptr) {
-      if (row.line->text() != text && !row.line->hasFocus()) row.line->setText(text);
+      if (row.line->text() != text && (force || !row.line->hasFocus())) row.line->setText(text);
       QString placeholder;
       if (resolved) placeholder = QStringLiteral("%1 (resolved)").arg(QString::fromStdString(*resolved));
       else if (!row.field->key->default_text.empty())
@@ -218,7 +219,7 @@ void ScenarioForm::refreshValues() {
       else if (row.field->key->required) placeholder = QStringLiteral("required");
       row.line->setPlaceholderText(placeholder);
     } else if (row.combo != nullptr && row.combo->isEditable()) {
-      if (row.combo->currentText() != text && !row.combo->hasFocus()) row.combo->setEditText(text);
+      if (row.combo->currentText() != text && (force || !row.combo->hasFocus())) row.combo->setEditText(text);
     } else if (row.combo != nullptr) {
       int index = text.isEmpty() ? kUnsetIndex : row.combo->findData(text);
       if (index < 0) {

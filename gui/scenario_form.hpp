@@ -49,7 +49,8 @@ class ScenarioForm : public QWidget {
 
   QWidget* buildRow(Row& row);
   void onEdited(Row& row, const QString& text);
-  void refreshValues();
+  // `force`: also fields being edited (a new document replaces what is typed).
+  void refreshValues(bool force = false);
   void refreshErrors();
   void refreshVisibility();
   QString currentText(const Row& row) const;
