@@ -100,34 +100,52 @@ TEST(EngineCheckpointResume, TwoRanksKilledOnOneRankThenResumed) {
 
 TEST(EngineCheckpointResume, KillAtARandomMomentThenResume) {
   const Fixture f = make_fixture("random");
-  const std::vector<double> reference = uninterrupted(f);
-  ASSERT_EQ(reference.size(), static_cast<std::size_t>(kSteps));
-  // How long the whole run takes, to pick a moment inside it.
-  const auto t0 = std::chrono::steady_clock::now();
-  uninterrupted(f);
-  const double run_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto reference_run = run_command(engine_command(train_args(f, f.dir + "/reference", false)));
+  ASSERT_EQ(reference_run.exit_code, 0) << reference_run.err;
+  const std::vector<double> reference = test::losses_of(reference_run.out);
+  const double step_seconds = nlohmann::json::parse(reference_run.out).at("step_time_s").get<double>();
   std::mt19937 rng(20240520);
-  const std::string checkpoints = f.dir + "/ckpt";
-  const std::vector<std::string> args = train_args(f, checkpoints, false);
-  std::vector<std::string> argv_strings{TANDEM_ENGINE_EXECUTABLE};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
-  const double moment = std::uniform_real_distribution<double>(0.3, 0.8)(rng) * run_seconds;
-  std::this_thread::sleep_for(std::chrono::duration<double>(moment));
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the run ended before the kill; the test did not interrupt it";
-  std::printf("  killed after %.3f s of a %.3f s run\n", moment, run_seconds);
+  bool killed = false;
+  std::string checkpoints;
+  // A random moment after the first checkpoint (step 3) and before the end; a run that finishes
+  // first (the machine was faster than the draw) is tried again with a new draw.
+  for (int attempt = 0; attempt < 5 && !killed; ++attempt) {
+    checkpoints = f.dir + "/ckpt-" + std::to_string(attempt);
+    const std::vector<std::string> args = train_args(f, checkpoints, false);
+    std::vector<std::string> argv_strings{TANDEM_ENGINE_EXECUTABLE};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& s : argv_strings) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    const std::filesystem::path first = std::filesystem::path(checkpoints) / "step-00000003" / "manifest.json";
+    int status = 0;
+    bool exited = false;
+    for (int wait_ms = 0; wait_ms < 120000 && !std::filesystem::exists(first); ++wait_ms) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        exited = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!exited) {
+      const double moment = std::uniform_real_distribution<double>(0.0, 0.8)(rng) * (kSteps - 3) * step_seconds /
+                            (attempt + 1);
+      std::this_thread::sleep_for(std::chrono::duration<double>(moment));
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      killed = WIFSIGNALED(status);
+      if (killed) std::printf("  killed %.1f ms after the first checkpoint (steps take %.1f ms)\n", moment * 1e3,
+                              step_seconds * 1e3);
+    }
+  }
+  ASSERT_TRUE(killed) << "no attempt interrupted the run";
   const auto resumed = run_command(engine_command(train_args(f, checkpoints, true)));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_EQ(test::losses_of(resumed.out), reference);
