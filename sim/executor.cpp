@@ -728,11 +728,11 @@ const CollectivePrep* Executor::prepare_collective(RankActor& actor, const Op& o
   if (!prep->plan.exact) statistics_.folding_exact = false;
   bool reduced = false;
   for (const auto& phase : prep->plan.phases) reduced = reduced || phase.transfers.size() < phase.original_transfers;
-  if (reduced && statistics_.folding_notes.size() < 32)
-    statistics_.folding_notes.push_back(std::string(strategy::to_string(op.code)) + " (" +
-                                        std::string(strategy::to_string(collective)) + ", " +
-                                        std::string(strategy::to_string(prep->algorithm)) + "): " +
-                                        prep->plan.description());
+  std::string note = std::string(strategy::to_string(op.code)) + " (" + std::string(strategy::to_string(collective)) +
+                     ", " + std::string(strategy::to_string(prep->algorithm)) + "): " + prep->plan.description();
+  if (reduced && statistics_.folding_notes.size() < 32 &&
+      std::find(statistics_.folding_notes.begin(), statistics_.folding_notes.end(), note) == statistics_.folding_notes.end())
+    statistics_.folding_notes.push_back(std::move(note));
   for (const auto& phase : prep->plan.phases)
     for (const Transfer& t : phase.transfers) {
       used_gpus_.insert(t.source);
