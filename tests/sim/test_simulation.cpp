@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include "sim/simulation.hpp"
 #include "strategy/scenario.hpp"
@@ -71,6 +73,43 @@ TEST_F(SimulationTest, EightA100AllReduceMatchesPublishedBusBandwidth) {
                           "collective: {kind: all-reduce, sizes: [1GiB], algorithm: ring}\n");
   const auto result = simulate(s);
   EXPECT_NEAR(result.collective_rows[0].busbw_bytes_per_s / 1e9, 230, 0.06 * 230);
+}
+
+TEST_F(SimulationTest, AzureAllReduceLogsAreReproduced) {
+  // shared/data/nccl-tests-a100-azure: measured all-reduce busbw on 8-128 A100-40GB (Azure ND A100
+  // v4, one 200 Gb/s NIC per GPU). The a100-40gb profile's network numbers come from these logs
+  // (NVLink from 8 GPUs, NIC efficiency from 16-128 GPUs at 1 GiB); every size >= 256 MiB must
+  // come out within 12 %.
+  const fs::path summary = fs::path(TANDEM_SHARED_DATA_DIR) / "data" / "nccl-tests-a100-azure" / "SUMMARY.csv";
+  if (!fs::exists(summary)) GTEST_SKIP() << "no " << summary << " (shared data absent, e.g. a fresh clone)";
+  std::map<int, std::map<double, double>> measured;  // gpus -> size -> busbw GB/s
+  std::ifstream in(summary);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::stringstream fields(line);
+    std::vector<std::string> f;
+    for (std::string field; std::getline(fields, field, ',');) f.push_back(field);
+    if (f.size() < 7 || f[1] != "all_reduce") continue;
+    const int gpus = std::stoi(f[2]);
+    const double size = std::stod(f[3]);
+    if (gpus >= 8 && size >= 256.0 * (1 << 20)) measured[gpus][size] = std::stod(f[6]);
+  }
+  ASSERT_FALSE(measured.empty());
+  for (const auto& [gpus, sizes] : measured) {
+    std::string list;
+    for (const auto& [size, busbw] : sizes) list += (list.empty() ? "" : ", ") + std::to_string(static_cast<long long>(size)) + "B";
+    const auto s = scenario("name: azure\ncluster: {gpu: a100-40gb, nodes: " + std::to_string(gpus / 8) +
+                            ", gpus_per_node: 8}\ncollective: {kind: all-reduce, sizes: [" + list + "]}\n");
+    const auto result = simulate(s);
+    ASSERT_EQ(result.collective_rows.size(), sizes.size());
+    std::size_t i = 0;
+    for (const auto& [size, busbw] : sizes) {
+      EXPECT_NEAR(result.collective_rows[i].busbw_bytes_per_s / 1e9, busbw, 0.12 * busbw)
+          << gpus << " GPUs, " << size << " B";
+      ++i;
+    }
+  }
 }
 
 TEST_F(SimulationTest, AutoPicksTheFastestCandidate) {
