@@ -33,7 +33,7 @@ void newton_schulz(const float* g, std::int64_t rows, std::int64_t cols, int ste
   const float b = static_cast<float>(kNewtonSchulzB);
   const float cc = static_cast<float>(kNewtonSchulzC);
 #if defined(TANDEM_OPTIM_USE_KERNELS_MATMUL)
-  // The project's packed sgemm (kernels/cpu/matmul.hpp), ~2x Eigen's on this CPU. Row-major:
+  // The kernels' matmul (kernels/cpu/matmul.hpp: Eigen split over threads). Row-major:
   // matmul_forward(out, A, B) = A B^T, so X X^T = forward(X, X), A A = forward(A, A) (A is
   // symmetric), and matmul_backward_input(out, P, X) = P X.
   const int ri = static_cast<int>(r), ci = static_cast<int>(c);

@@ -1,97 +1,102 @@
 #include "kernels/cpu/matmul.hpp"
 
 #include <algorithm>
-#include <type_traits>
+#include <omp.h>
 
 #include "kernels/cpu/detail/eigen_views.hpp"
-#include "kernels/cpu/detail/sgemm.hpp"
 
 namespace tandem::kernels::cpu {
 
 using detail::ConstMatrixView;
+using detail::ConstStridedMatrixView;
 using detail::MatrixView;
+using detail::StridedMatrixView;
 
 namespace {
-// float on an AVX2+FMA build: the packed GEMM (detail/sgemm.hpp); otherwise Eigen.
-template <typename Scalar>
-bool use_packed_sgemm() {
-  if constexpr (std::is_same_v<Scalar, float>) {
-    return detail::packed_sgemm_available();
-  } else {
-    return false;
+
+// Threads for a GEMM whose output has `columns` columns split between them: every thread gets
+// at least 64 columns (Eigen's packing would dominate thinner blocks) and only GEMMs of a few
+// MFLOP or more are split at all.
+int gemm_threads(long columns, double flops) {
+  const int threads = kernel_threads();
+  if (threads <= 1 || flops < 4e6) return 1;
+  return static_cast<int>(std::max(1L, std::min<long>(threads, columns / 64)));
+}
+
+// Runs body(first, count) for `threads` contiguous column blocks of [0, columns), each on its
+// own OpenMP thread. Inside the parallel region every Eigen product runs single-threaded (Eigen
+// checks omp_in_parallel), so the GEMM itself is Eigen's and the threads never wait on each
+// other inside it — Eigen's own threaded GEMM synchronises its threads between panels, which
+// stalls whenever a core is shared with another process.
+template <typename Body>
+void for_column_blocks(long columns, int threads, Body&& body) {
+  if (threads <= 1) {
+    body(0L, columns);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const long t = omp_get_thread_num();
+    // Column blocks rounded to multiples of 16 floats (a cache line pair) except the last.
+    const long block = ((columns + threads - 1) / threads + 15) / 16 * 16;
+    const long first = std::min(columns, t * block);
+    const long last = std::min(columns, first + block);
+    if (last > first) body(first, last - first);
   }
 }
+
 }  // namespace
 
+// out (M,N) = inp (M,K) · weight (N,K)ᵀ [+ bias]: thread t computes output columns [j0, j1),
+// i.e. inp · weight[j0:j1, :]ᵀ.
 template <typename Scalar>
 void matmul_forward(Scalar* out, const Scalar* inp, const Scalar* weight, const Scalar* bias, int M, int K, int N) {
-  if constexpr (std::is_same_v<Scalar, float>) {
-    if (use_packed_sgemm<Scalar>()) {
-      if (bias != nullptr) {
-        for (int i = 0; i < M; ++i) std::copy(bias, bias + N, out + static_cast<long>(i) * N);
-      }
-      // out (M,N) [+]= inp (M,K) · weightᵀ: b(k,j) = weight[j·K + k].
-      detail::packed_sgemm(M, N, K, inp, K, false, weight, K, true, out, N, bias != nullptr,
-                           kernel_threads());
-      return;
-    }
-  }
-  detail::sync_eigen_threads();
   ConstMatrixView<Scalar> a(inp, M, K);
-  ConstMatrixView<Scalar> w(weight, N, K);
-  MatrixView<Scalar> o(out, M, N);
-  if (bias != nullptr) {
-    // Start from the broadcast bias and let the GEMM accumulate onto it (beta = 1): one pass
-    // over out instead of a GEMM pass plus a bias pass.
-    Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>> b(bias, N);
-    o.rowwise() = b;
-    o.noalias() += a * w.transpose();
-  } else {
-    o.noalias() = a * w.transpose();
-  }
+  const int threads = gemm_threads(N, 2.0 * M * N * K);
+  for_column_blocks(N, threads, [&](long first, long count) {
+    ConstMatrixView<Scalar> w(weight + first * K, count, K);
+    StridedMatrixView<Scalar> o(out + first, M, count, Eigen::OuterStride<>(N));
+    if (bias != nullptr) {
+      // Start from the broadcast bias and let the GEMM accumulate onto it: one pass over out.
+      Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>> b(bias + first, count);
+      o.rowwise() = b;
+      o.noalias() += a * w.transpose();
+    } else {
+      o.noalias() = a * w.transpose();
+    }
+  });
 }
 
+// dinp (M,K) [+]= dout (M,N) · weight (N,K): thread t computes dinp columns [k0, k1), i.e.
+// dout · weight[:, k0:k1].
 template <typename Scalar>
 void matmul_backward_input(Scalar* dinp, const Scalar* dout, const Scalar* weight, int M, int K, int N,
                            bool accumulate) {
-  if constexpr (std::is_same_v<Scalar, float>) {
-    if (use_packed_sgemm<Scalar>()) {
-      // dinp (M,K) [+]= dout (M,N) · weight (N,K): a(i,r) = dout[i·N + r], b(r,j) = weight[r·K + j].
-      detail::packed_sgemm(M, K, N, dout, N, false, weight, K, false, dinp, K, accumulate,
-                           kernel_threads());
-      return;
-    }
-  }
-  detail::sync_eigen_threads();
   ConstMatrixView<Scalar> d(dout, M, N);
-  ConstMatrixView<Scalar> w(weight, N, K);
-  MatrixView<Scalar> di(dinp, M, K);
-  if (accumulate) {
-    di.noalias() += d * w;
-  } else {
-    di.noalias() = d * w;
-  }
+  const int threads = gemm_threads(K, 2.0 * M * N * K);
+  for_column_blocks(K, threads, [&](long first, long count) {
+    ConstStridedMatrixView<Scalar> w(weight + first, N, count, Eigen::OuterStride<>(K));
+    StridedMatrixView<Scalar> di(dinp + first, M, count, Eigen::OuterStride<>(K));
+    if (accumulate) {
+      di.noalias() += d * w;
+    } else {
+      di.noalias() = d * w;
+    }
+  });
 }
 
+// dweight (N,K) += dout (M,N)ᵀ · inp (M,K): thread t computes dweight columns [k0, k1), i.e.
+// doutᵀ · inp[:, k0:k1].
 template <typename Scalar>
 void matmul_backward_weight(Scalar* dweight, Scalar* dbias, const Scalar* dout, const Scalar* inp, int M, int K,
                             int N) {
   ConstMatrixView<Scalar> d(dout, M, N);
-  bool done = false;
-  if constexpr (std::is_same_v<Scalar, float>) {
-    if (use_packed_sgemm<Scalar>()) {
-      // dweight (N,K) += doutᵀ · inp: a(i,r) = dout[r·N + i], b(r,j) = inp[r·K + j].
-      detail::packed_sgemm(N, K, M, dout, N, true, inp, K, false, dweight, K, true,
-                           kernel_threads());
-      done = true;
-    }
-  }
-  if (!done) {
-    detail::sync_eigen_threads();
-    ConstMatrixView<Scalar> a(inp, M, K);
-    MatrixView<Scalar> dw(dweight, N, K);
+  const int threads = gemm_threads(K, 2.0 * M * N * K);
+  for_column_blocks(K, threads, [&](long first, long count) {
+    ConstStridedMatrixView<Scalar> a(inp + first, M, count, Eigen::OuterStride<>(K));
+    StridedMatrixView<Scalar> dw(dweight + first, N, count, Eigen::OuterStride<>(K));
     dw.noalias() += d.transpose() * a;
-  }
+  });
   if (dbias != nullptr) {
     Eigen::Map<Eigen::Matrix<Scalar, 1, Eigen::Dynamic>> db(dbias, N);
     db += d.colwise().sum();

@@ -41,7 +41,5 @@ inline int loop_threads(std::int64_t work) {
   return useful < threads ? static_cast<int>(useful) : threads;
 }
 
-// Makes Eigen's GEMMs use kernel_threads() threads (cheap; called before each GEMM).
-inline void sync_eigen_threads() { Eigen::setNbThreads(kernel_threads()); }
 
 }  // namespace tandem::kernels::cpu::detail
