@@ -16,10 +16,9 @@ struct MatmulCase {
 inline const std::vector<MatmulCase> kMatmul = {
     {1, 1, 1, true},    {1, 7, 5, false},  {6, 1, 4, true},   {5, 8, 1, true},
     {17, 33, 9, true},  {9, 17, 33, false}, {64, 96, 80, true}, {3, 130, 70, true},
-    // Larger than one cache block of the packed float GEMM (rows 144, depth 256, columns 3072),
-    // so block edges, accumulation over depth blocks and the two-thread split are exercised.
+    // Large enough that the GEMMs are split into per-thread column blocks (uneven last block).
     {150, 300, 40, true}, {7, 20, 3100, false}, {200, 520, 70, true},
-    {16, 130, 4500, true},  // four dynamically scheduled column chunks on two threads
+    {16, 130, 4500, true},
 };
 
 struct AttentionCase {
