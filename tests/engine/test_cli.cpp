@@ -137,10 +137,17 @@ TEST(EngineCli, NonFiniteLossStopsWithTheStep) {
   run.steps = 10;
   run.lr = 1e30;
   run.grad_clip = 0;
-  const auto result = run_command(engine_command({"train", tiny_file(dir, run), "--no-db", "--json"}));
+  const auto result = run_command(engine_command({"train", tiny_file(dir, run), "--no-db", "--json",
+                                                  "--checkpoint-dir", dir + "/ckpt", "--checkpoint-every", "1"}));
   EXPECT_EQ(result.exit_code, 3) << result.err;
-  EXPECT_NE(result.err.find("at step"), std::string::npos) << result.err;
+  // Step 1 runs at the initial weights; the absurd update makes step 2's loss non-finite.
+  EXPECT_NE(result.err.find("at step 2"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("the last good checkpoint, step 1, is intact"), std::string::npos) << result.err;
   EXPECT_TRUE(result.out.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir + "/ckpt/step-00000002"));
+  const auto sampled = run_command(engine_command({"sample", "--checkpoint", dir + "/ckpt", "--prompt", "1 2 3",
+                                                   "--tokens", "4"}));
+  EXPECT_EQ(sampled.exit_code, 0) << "the step-1 checkpoint is good\n" << sampled.err;
 }
 
 TEST(EngineCli, SampleGeneratesTextFromAByteLevelModel) {
