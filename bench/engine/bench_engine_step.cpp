@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     if (key == "--model") model = value;
     else if (key == "--batch") batch = std::stoi(value);
     else if (key == "--seq") seq = std::stoi(value);
-    else if (key == "--steps") steps = std::stoi(value);
+    else if (key == "--steps") steps = std::max(1, std::stoi(value));
     else if (key == "--threads") threads = std::stoi(value);
     else {
       std::fprintf(stderr, "usage: bench_engine_step [--model P] [--batch B] [--seq T] [--steps N] [--threads K]\n");
@@ -65,7 +65,9 @@ int main(int argc, char** argv) {
   kernels::cpu::set_kernel_threads(threads);
   auto world = comm::make_single_process_communicator();
   auto backend = engine::make_cpu_backend<float>();
+  const double construct_start = process_cpu_seconds();
   engine::Runner<float> runner(scenario, *world, *backend);
+  std::printf("model built and initialised in %.2f s of CPU time\n", process_cpu_seconds() - construct_start);
   const int vocab = scenario.model->vocab;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int> token(0, vocab - 1);

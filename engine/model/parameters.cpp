@@ -1,5 +1,6 @@
 #include "engine/model/parameters.hpp"
 
+#include <climits>
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
@@ -38,14 +39,54 @@ std::uint64_t name_hash(const std::string& name) {
   return h;
 }
 
-// A standard normal draw that is a pure function of (key, index): Box-Muller on two counter-based
-// uniforms.
-double counter_normal(std::uint64_t key, std::uint64_t index) {
-  const std::uint64_t a = splitmix64(key ^ splitmix64(2 * index));
-  const std::uint64_t b = splitmix64(key ^ splitmix64(2 * index + 1));
+// Standard normal draws that are a pure function of (key, index): Box-Muller on two counter-based
+// uniforms per pair of indices, the even index taking the cosine and the odd one the sine.
+void pair_normal(std::uint64_t key, std::uint64_t pair, double& even, double& odd) {
+  const std::uint64_t a = splitmix64(key ^ splitmix64(2 * pair));
+  const std::uint64_t b = splitmix64(key ^ splitmix64(2 * pair + 1));
   const double u1 = (static_cast<double>(a >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
   const double u2 = static_cast<double>(b >> 11) * 0x1.0p-53;          // [0, 1)
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+  const double radius = std::sqrt(-2.0 * std::log(u1));
+  const double angle = 2.0 * std::numbers::pi * u2;
+  even = radius * std::cos(angle);
+  odd = radius * std::sin(angle);
+}
+
+double counter_normal(std::uint64_t key, std::uint64_t index) {
+  double even = 0, odd = 0;
+  pair_normal(key, index / 2, even, odd);
+  return index % 2 == 0 ? even : odd;
+}
+
+// What every element of a tensor starts as (computed once per tensor).
+struct InitRule {
+  bool normal = false;
+  double constant = 0;             // when not normal
+  double std_dev = 0.02;
+  std::uint64_t key = 0;
+  std::int64_t zero_from_row = 0;  // rows at and above are 0 (padded vocabulary); INT64_MAX: none
+};
+
+InitRule init_rule(const ParameterTensorSpec& spec, const StageGeometry& g, std::uint64_t seed) {
+  InitRule rule;
+  rule.zero_from_row = INT64_MAX;
+  if (spec.role == TensorRole::Vector) {
+    rule.constant = ends_with(spec.name, "norm.weight") ? 1.0 : 0.0;
+    return rule;
+  }
+  rule.normal = true;
+  if (spec.role == TensorRole::Embedding || spec.role == TensorRole::OutputHead) rule.zero_from_row = g.vocab;
+  if (ends_with(spec.name, "attn.out.weight") || ends_with(spec.name, "mlp.down.weight"))
+    rule.std_dev = 0.02 / std::sqrt(2.0 * g.layers);
+  rule.key = splitmix64(seed ^ name_hash(spec.name));
+  return rule;
+}
+
+double rule_value(const InitRule& rule, const ParameterTensorSpec& spec, std::int64_t row, std::int64_t col) {
+  if (!rule.normal) return rule.constant;
+  if (row >= rule.zero_from_row) return 0.0;
+  return rule.std_dev * counter_normal(rule.key, static_cast<std::uint64_t>(row) * static_cast<std::uint64_t>(spec.cols) +
+                                                     static_cast<std::uint64_t>(col));
 }
 
 bool holds(const ParameterTensorSpec& t, const StageGeometry& g) {
@@ -84,15 +125,7 @@ std::int64_t full_col_of(const ParameterTensorSpec& spec, const StageGeometry& g
 
 double initial_value(const ParameterTensorSpec& spec, const StageGeometry& g, std::uint64_t seed,
                      std::int64_t row, std::int64_t col) {
-  if (spec.role == TensorRole::Vector) return ends_with(spec.name, "norm.weight") ? 1.0 : 0.0;
-  if ((spec.role == TensorRole::Embedding || spec.role == TensorRole::OutputHead) && row >= g.vocab) return 0.0;
-  double std_dev = 0.02;
-  if (ends_with(spec.name, "attn.out.weight") || ends_with(spec.name, "mlp.down.weight"))
-    std_dev = 0.02 / std::sqrt(2.0 * g.layers);
-  const std::uint64_t key = splitmix64(seed ^ name_hash(spec.name));
-  const std::uint64_t index = static_cast<std::uint64_t>(row) * static_cast<std::uint64_t>(spec.cols) +
-                              static_cast<std::uint64_t>(col);
-  return std_dev * counter_normal(key, index);
+  return rule_value(init_rule(spec, g, seed), spec, row, col);
 }
 
 const LocalTensor* ParameterLayout::find(const std::string& name) const {
@@ -186,13 +219,32 @@ void ParameterStore<Scalar>::initialize(const StageGeometry& g, std::uint64_t se
   for (const LocalTensor& tensor : layout_.tensors) {
     std::vector<Scalar> host(static_cast<std::size_t>(tensor.size()));
     const std::int64_t rows = tensor.rows, cols = tensor.cols;
+    const InitRule rule = init_rule(tensor.spec, g, seed);
 #pragma omp parallel for schedule(static)
     for (std::int64_t r = 0; r < rows; ++r) {
+      Scalar* out = host.data() + r * cols;
       const std::int64_t full_row = full_row_of(tensor.spec, g, rows, r);
-      for (std::int64_t c = 0; c < cols; ++c) {
-        const std::int64_t full_col = full_col_of(tensor.spec, g, cols, c);
-        host[static_cast<std::size_t>(r * cols + c)] =
-            static_cast<Scalar>(initial_value(tensor.spec, g, seed, full_row, full_col));
+      if (!rule.normal || full_row >= rule.zero_from_row) {
+        for (std::int64_t c = 0; c < cols; ++c) out[c] = static_cast<Scalar>(rule_value(rule, tensor.spec, full_row, c));
+        continue;
+      }
+      // The local columns are one contiguous block of full columns: draw them a pair at a time.
+      const std::uint64_t first = static_cast<std::uint64_t>(full_row) * static_cast<std::uint64_t>(tensor.spec.cols) +
+                                  static_cast<std::uint64_t>(full_col_of(tensor.spec, g, cols, 0));
+      std::int64_t c = 0;
+      double even = 0, odd = 0;
+      if (first % 2 == 1) {
+        pair_normal(rule.key, first / 2, even, odd);
+        out[c++] = static_cast<Scalar>(rule.std_dev * odd);
+      }
+      for (; c + 1 < cols; c += 2) {
+        pair_normal(rule.key, (first + static_cast<std::uint64_t>(c)) / 2, even, odd);
+        out[c] = static_cast<Scalar>(rule.std_dev * even);
+        out[c + 1] = static_cast<Scalar>(rule.std_dev * odd);
+      }
+      if (c < cols) {
+        pair_normal(rule.key, (first + static_cast<std::uint64_t>(c)) / 2, even, odd);
+        out[c] = static_cast<Scalar>(rule.std_dev * even);
       }
     }
     backend_->upload(values_.data() + tensor.offset, host.data(), host.size());
