@@ -30,6 +30,8 @@
 namespace tandem::gui {
 namespace {
 
+constexpr double kMinimumMeasuredS = 1e-6;
+
 QString q(const std::string& text) { return QString::fromStdString(text); }
 
 std::optional<double> predictedStepTime(const std::string& scenario_yaml) {
@@ -185,6 +187,7 @@ CalibrationPage::CalibrationPage(QWidget* parent) : QWidget(parent) {
   worst_view_ = new TableView(QStringLiteral("worst-ops"), bottom_split);
   worst_view_->setModel(worst_model_);
   worst_view_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  worst_view_->setObjectName(QStringLiteral("worstOps"));
   bottom_split->addWidget(op_chart_);
   bottom_split->addWidget(worst_view_);
   bottom_split->setSizes({700, 560});
@@ -275,9 +278,11 @@ void CalibrationPage::drawStepChart() {
   x->setTitleText(QStringLiteral("measured step time (%1)").arg(unit));
   auto* y = new QValueAxis;
   y->setTitleText(QStringLiteral("predicted step time (%1)").arg(unit));
-  const double top = highest * scale * 1.1;
-  x->setRange(0, top);
+  x->setRange(0, highest * scale * 1.1);
+  x->applyNiceNumbers();
+  const double top = x->max();
   y->setRange(0, top);
+  y->setTickCount(x->tickCount());
   chart->addAxis(x, Qt::AlignBottom);
   chart->addAxis(y, Qt::AlignLeft);
   points->attachAxis(x);
@@ -321,7 +326,8 @@ void CalibrationPage::alignRuns(const QString& predicted_run, const QString& mea
       points->append(op.measured_s * 1e6, op.predicted_s * 1e6);
       low = std::min({low, op.predicted_s, op.measured_s});
       high = std::max({high, op.predicted_s, op.measured_s});
-      if (op.relative_error) {
+      // Sub-microsecond ops (timer resolution, launch noise) would dominate a mean of ratios.
+      if (op.relative_error && op.measured_s >= kMinimumMeasuredS) {
         absolute += std::fabs(*op.relative_error);
         ++counted;
       }
@@ -348,14 +354,14 @@ void CalibrationPage::alignRuns(const QString& predicted_run, const QString& mea
     addIdentityLine(chart, x, y, low * 1e6 / 1.5, high * 1e6 * 1.5);
     chart->legend()->setAlignment(Qt::AlignBottom);
     op_summary_->setText(QStringLiteral("%1 ops aligned by op id (%2 only predicted, %3 only measured); "
-                                        "mean absolute error per op %4 %.")
+                                        "mean absolute error per op %4 % (ops measured at 1 µs or more).")
                              .arg(alignment.ops.size())
                              .arg(alignment.only_predicted.size())
                              .arg(alignment.only_measured.size())
                              .arg(counted ? absolute / static_cast<double>(counted) * 100 : 0.0, 0, 'f', 1));
     worst_model_->setHorizontalHeaderLabels({QStringLiteral("op"), QStringLiteral("class"), QStringLiteral("predicted"),
                                              QStringLiteral("measured"), QStringLiteral("error")});
-    for (const report::OpAlignment& op : report::worst_ops(alignment, 50, 1e-6)) {
+    for (const report::OpAlignment& op : report::worst_ops(alignment, 50, kMinimumMeasuredS)) {
       QString name = QString::fromUtf8(strategy::to_string(op.code).data());
       if (op.layer >= 0) name += QStringLiteral(" L%1").arg(op.layer);
       if (op.micro_batch >= 0) name += QStringLiteral(" mb%1").arg(op.micro_batch);
@@ -363,6 +369,8 @@ void CalibrationPage::alignRuns(const QString& predicted_run, const QString& mea
                                secondsCell(op.predicted_s), secondsCell(op.measured_s),
                                percentCell(op.relative_error.value_or(0))});
     }
+    worst_view_->horizontalHeader()->resizeSection(0, 220);
+    worst_view_->horizontalHeader()->resizeSection(1, 50);
   } catch (const std::exception& error) {
     op_summary_->setText(QString::fromUtf8(error.what()));
   }

@@ -97,7 +97,7 @@ std::optional<ResultData::Memory> ResultData::memory() const {
   }
   const QJsonValue worst_stage = object.value(QStringLiteral("worst_stage"));
   MemoryBar bar = barFrom(object, worst_stage.isDouble()
-                                      ? QStringLiteral("stage %1 (worst)").arg(worst_stage.toInt())
+                                      ? QStringLiteral("stage %1").arg(worst_stage.toInt())
                                       : QStringLiteral("worst stage"));
   if (bar.total() <= 0) return std::nullopt;
   memory.bars.push_back(bar);

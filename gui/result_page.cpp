@@ -226,7 +226,9 @@ void ResultPage::showResult(const ResultData& result, StepLoader load_step) {
     breakdown_->setBreakdown(parts, result_.number(QStringLiteral("step_time_s")).value_or(0));
   }
   if (const auto memory = result_.memory()) {
-    memory_->setBars(QStringLiteral("Memory per GPU"), memory->bars, memory->capacity_bytes,
+    memory_->setBars(memory->bars.size() > 1 ? QStringLiteral("Memory per GPU by pipeline stage")
+                                             : QStringLiteral("Memory per GPU (worst stage)"),
+                     memory->bars, memory->capacity_bytes,
                      memory->worst_index, memory->fits);
   } else {
     memory_->showMessage(QStringLiteral("This result reports no memory."));

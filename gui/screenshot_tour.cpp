@@ -141,30 +141,49 @@ void ScreenshotTour::afterSweep() {
   HistoryPage* history = window_->historyPage();
   history->refresh();
   window_->pages()->setCurrentWidget(history);
-  // Compare the newest simulation with the newest real run when there is one, else the two
-  // newest runs.
+  // Compare the newest real run with the newest simulation of the same scenario name (the
+  // twin's prediction against the measurement) when there is one, else the two newest
+  // simulations of this session.
+  const std::pair<QString, QString> pair = predictionAndMeasurement();
   QStringList ids;
-  QString training;
+  if (!pair.first.isEmpty()) ids << pair.first << pair.second;
   const QAbstractItemModel* runs = history->runsView()->model();
-  for (int row = 0; row < runs->rowCount(); ++row) {
-    const QString id = runs->index(row, 0).data(Qt::UserRole + 2).toString();
-    const QString kind = runs->index(row, 1).data().toString();
-    if (kind == QLatin1String("training") && training.isEmpty()) training = id;
-    else if (kind == QLatin1String("simulation") && ids.isEmpty()) ids << id;
-  }
-  if (!training.isEmpty()) ids << training;
   for (int row = 0; ids.size() < 2 && row < runs->rowCount(); ++row) {
     const QString id = runs->index(row, 0).data(Qt::UserRole + 2).toString();
-    if (!ids.contains(id)) ids << id;
+    if (runs->index(row, 1).data().toString() == QLatin1String("simulation") && !ids.contains(id)) ids << id;
   }
   history->selectRuns(ids);
   history->compareSelected();
   save(QStringLiteral("history"));
 
   window_->calibrationPage()->refresh();
+  if (!pair.first.isEmpty()) window_->calibrationPage()->alignRuns(pair.first, pair.second);
   window_->pages()->setCurrentWidget(window_->calibrationPage());
   save(QStringLiteral("predicted-vs-measured"));
   finish();
+}
+
+std::pair<QString, QString> ScreenshotTour::predictionAndMeasurement() const {
+  const auto store = window_->historyPage()->store();
+  if (!store) return {};
+  try {
+    report::RunFilter trainings;
+    trainings.kind = report::RunKind::Training;
+    trainings.status = report::RunStatus::Finished;
+    trainings.limit = 1;
+    const auto measured = store->list_runs(trainings);
+    if (measured.empty()) return {};
+    report::RunFilter simulations;
+    simulations.kind = report::RunKind::Simulation;
+    simulations.status = report::RunStatus::Finished;
+    simulations.name_contains = measured.front().name;
+    for (const report::RunSummary& run : store->list_runs(simulations)) {
+      if (run.name == measured.front().name && store->trace_size(run.id) > 0)
+        return {QString::fromStdString(run.id), QString::fromStdString(measured.front().id)};
+    }
+  } catch (const std::exception&) {
+  }
+  return {};
 }
 
 void ScreenshotTour::finish() {

@@ -5,6 +5,8 @@
 // runs it under Xvfb so a reviewer can look at the app without a display.
 
 #include <QObject>
+#include <utility>
+
 #include <QStringList>
 
 class QTimer;
@@ -27,6 +29,8 @@ class ScreenshotTour : public QObject {
   void afterRun();
   void afterSweep();
   void finish();
+  // The newest real run and the newest simulation (with a trace) of the same name, if any.
+  std::pair<QString, QString> predictionAndMeasurement() const;
 
   MainWindow* window_;
   QString directory_;

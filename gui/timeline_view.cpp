@@ -260,24 +260,27 @@ void TimelineView::paintEvent(QPaintEvent*) {
         ++k;
         continue;
       }
-      // Narrower than two pixels: merge into a run of touching pixels.
+      // Narrower than two pixels: merge into a run of touching pixels of one colour. An op of
+      // another colour starts a new run at the next pixel not painted yet; one that starts
+      // inside a pixel already painted only extends the run (a pixel shows one colour).
       const double pixel = std::floor(x0);
-      if (pending && pixel <= pending_x1) {
+      const QColor color = colorFor(record);
+      if (pending && ((color == pending_color && pixel <= pending_x1) || pixel < std::floor(pending_x1))) {
         pending_x1 = std::max(pending_x1, std::max(x1, pixel + 1));
       } else {
         flush();
         pending = true;
         pending_x0 = pixel;
         pending_x1 = std::max(x1, pixel + 1);
-        pending_color = colorFor(record);
+        pending_color = color;
       }
       // Ops that start inside the run so far and end within a pixel of it need no drawing of
       // their own: skip them by binary search (the running maximum of ends says how far they
       // reach).
-      const std::size_t next = model_.firstStartingAfter(lane, timeAt(pending_x1));
+      const std::size_t next = model_.firstStartingAfter(lane, timeAt(std::floor(pending_x1)));
       if (next > k + 1) {
         const double reach = xAt(lane.max_end_s[next - 1]);
-        if (reach - pending_x1 < 2.0) {
+        if (reach - pending_x1 < 1.0) {
           pending_x1 = std::max(pending_x1, std::min(reach, static_cast<double>(width)));
           k = next;
           continue;

@@ -126,13 +126,41 @@ class TimelineTest : public QObject {
     QVERIFY2(view.lastPaintedRectangles() <= lanes * (plot_width + 2),
              qPrintable(QStringLiteral("%1 rectangles").arg(view.lastPaintedRectangles())));
     QVERIFY(view.lastPaintedRectangles() >= lanes);
+    const std::size_t full_rectangles = view.lastPaintedRectangles();
     // Zoomed in on 0.1 % of the step: only the ops in view are drawn.
     view.setVisibleRange(view.model().beginS() + 0.5 * (view.model().endS() - view.model().beginS()),
                          0.001 * (view.model().endS() - view.model().beginS()));
     view.viewport()->grab();
     QVERIFY(view.lastPaintedRectangles() < lanes * 20);
     qInfo("full view of %zu ops painted in %lld ms (%zu rectangles)", view.model().opCount(),
-          static_cast<long long>(full_ms), lanes * (plot_width + 2));
+          static_cast<long long>(full_ms), full_rectangles);
+  }
+
+  void mergedOpsKeepTheirColours() {
+    // 2,000 contiguous forward ops, then 2,000 backward ones, each far narrower than a pixel:
+    // zoomed out, the first half of the lane is the forward colour and the second the backward.
+    auto records = std::make_shared<std::vector<report::TraceRecord>>();
+    for (int k = 0; k < 4000; ++k) {
+      report::TraceRecord record;
+      record.op_id = static_cast<std::uint32_t>(k);
+      record.code = k < 2000 ? strategy::OpCode::QkvForward : strategy::OpCode::QkvBackwardInput;
+      record.phase = k < 2000 ? strategy::Phase::Forward : strategy::Phase::BackwardInput;
+      record.start_s = k * 1e-6;
+      record.end_s = (k + 1) * 1e-6;
+      records->push_back(record);
+    }
+    TimelineView view;
+    view.resize(1000, 200);
+    view.show();
+    view.setRecords(records);
+    const QImage image = view.viewport()->grab().toImage();
+    const int y = TimelineView::kHeaderHeight + TimelineView::kLaneHeight / 2;
+    const int plot = view.viewport()->width() - TimelineView::kLabelWidth;
+    const QColor first = image.pixelColor(TimelineView::kLabelWidth + plot / 4, y);
+    const QColor second = image.pixelColor(TimelineView::kLabelWidth + 3 * plot / 4, y);
+    QCOMPARE(first, QColor(0x42, 0x85, 0xf4));   // forward
+    QCOMPARE(second, QColor(0xf4, 0x51, 0x1e));  // backward (input)
+    QVERIFY(view.lastPaintedRectangles() <= 4);
   }
 
   void zoomKeepsTheTimeUnderThePointer() {
