@@ -62,12 +62,16 @@ void check_adamw_step(double grad_clip) {
   for (double g : grad) norm += g * g;
   norm = std::sqrt(norm);
   const double coefficient = grad_clip > 0 ? std::min(1.0, grad_clip / (norm + 1e-6)) : 1.0;
-  if (grad_clip > 0) ASSERT_LT(coefficient, 0.5) << "the test should exercise clipping";
+  if (grad_clip > 0) {
+    ASSERT_LT(coefficient, 0.5) << "the test should exercise clipping";
+  }
 
   Runner<float> runner(tiny(grad_clip), *world, *backend);
   const StepResult result = runner.step(1, lr, source);
   EXPECT_EQ(result.loss, reference_loss);
-  if (grad_clip > 0) EXPECT_NEAR(result.grad_norm, norm, 1e-5 * norm);
+  if (grad_clip > 0) {
+    EXPECT_NEAR(result.grad_norm, norm, 1e-5 * norm);
+  }
   const ParameterStore<float>& p1 = runner.model().parameters();
 
   std::size_t compared = 0;
