@@ -1,6 +1,9 @@
 #include "gui/breakdown_chart.hpp"
 
 #include <cmath>
+#include <limits>
+
+#include <QJsonObject>
 
 #include <QHBoxLayout>
 #include <QLabel>
@@ -9,6 +12,9 @@
 #include <QtCharts/QBarSet>
 #include <QtCharts/QChart>
 #include <QtCharts/QHorizontalStackedBarSeries>
+#include <QtCharts/QLineSeries>
+#include <QtCharts/QLogValueAxis>
+#include <QtCharts/QScatterSeries>
 #include <QtCharts/QValueAxis>
 
 #include "gui/chart_view.hpp"
@@ -105,6 +111,59 @@ void BreakdownChart::setBreakdown(const std::vector<std::pair<QString, double>>&
   if (step_time_s > 0 && std::fabs(total - step_time_s) > 1e-3 * step_time_s)
     note += QStringLiteral(" (the parts sum to %1)").arg(formatDuration(total));
   note_->setText(note);
+}
+
+void BreakdownChart::setCollectiveRows(const QJsonArray& rows, const QString& kind) {
+  if (rows.isEmpty()) {
+    showMessage(QStringLiteral("This result has no collective rows."));
+    return;
+  }
+  auto* chart = new QChart;
+  chart->setTitle(QStringLiteral("%1: bus bandwidth per message size").arg(kind));
+  chart->setAnimationOptions(QChart::NoAnimation);
+  chart->legend()->hide();
+  chart->setMargins(QMargins(4, 4, 4, 4));
+  auto* line = new QLineSeries;
+  auto* points = new QScatterSeries;
+  points->setMarkerSize(8);
+  line->setColor(QColor(0x00, 0x89, 0x7b));
+  points->setColor(QColor(0x00, 0x89, 0x7b));
+  double smallest = std::numeric_limits<double>::infinity(), largest = 0, fastest = 0;
+  QStringList notes;
+  for (const QJsonValue& value : rows) {
+    const QJsonObject row = value.toObject();
+    const double size = row.value(QStringLiteral("size_bytes")).toDouble();
+    const double busbw = row.value(QStringLiteral("busbw_GBps")).toDouble();
+    if (size <= 0) continue;
+    const double mebibytes = size / (1024.0 * 1024.0);
+    line->append(mebibytes, busbw);
+    points->append(mebibytes, busbw);
+    smallest = std::min(smallest, mebibytes);
+    largest = std::max(largest, mebibytes);
+    fastest = std::max(fastest, busbw);
+    notes << QStringLiteral("%1: %2 (%3)")
+                 .arg(formatBytes(size), formatDuration(row.value(QStringLiteral("time_s")).toDouble()),
+                      row.value(QStringLiteral("algorithm")).toString());
+  }
+  chart->addSeries(line);
+  chart->addSeries(points);
+  auto* x = new QLogValueAxis;
+  x->setBase(4);
+  x->setTitleText(QStringLiteral("message size (MiB)"));
+  x->setLabelFormat(QStringLiteral("%g"));
+  x->setRange(smallest / 2, largest * 2);
+  auto* y = new QValueAxis;
+  y->setTitleText(QStringLiteral("bus bandwidth (GB/s)"));
+  y->setRange(0, std::max(fastest, 1e-9) * 1.15);
+  y->applyNiceNumbers();
+  chart->addAxis(x, Qt::AlignBottom);
+  chart->addAxis(y, Qt::AlignLeft);
+  for (QAbstractSeries* series : {static_cast<QAbstractSeries*>(line), static_cast<QAbstractSeries*>(points)}) {
+    series->attachAxis(x);
+    series->attachAxis(y);
+  }
+  view_->setChart(chart);
+  note_->setText(notes.join(QStringLiteral(" · ")));
 }
 
 QStringList BreakdownChart::legendEntries() const {

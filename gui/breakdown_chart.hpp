@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include <QJsonArray>
 #include <QWidget>
 
 class QLabel;
@@ -20,6 +21,9 @@ class BreakdownChart : public QWidget {
  public:
   explicit BreakdownChart(QWidget* parent = nullptr);
   void setBreakdown(const std::vector<std::pair<QString, double>>& parts, double step_time_s);
+  // A collective what-if instead: bus bandwidth against message size (nccl-tests conventions),
+  // from the result's "collective" rows {size_bytes, algorithm, time_s, busbw_GBps}.
+  void setCollectiveRows(const QJsonArray& rows, const QString& kind);
   void showMessage(const QString& message);
   ChartView* chartView() const { return view_; }
   // Names of the bar sets shown ("compute 61.2 %"), for tests.

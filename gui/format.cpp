@@ -23,7 +23,8 @@ QString formatCount(double value) {
   if (magnitude >= 1e9) return QStringLiteral("%1 G").arg(value / 1e9, 0, 'g', 4);
   if (magnitude >= 1e6) return QStringLiteral("%1 M").arg(value / 1e6, 0, 'g', 4);
   if (magnitude >= 1e4) return QStringLiteral("%1 k").arg(value / 1e3, 0, 'g', 4);
-  return QString::number(value, 'g', 6);
+  if (magnitude >= 1000) return QString::number(value, 'f', 0);
+  return QString::number(value, 'g', 4);
 }
 
 QString formatPercent(double fraction) {

@@ -4,6 +4,8 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFontDatabase>
+#include <QFutureWatcher>
+#include <QtConcurrent/QtConcurrentRun>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QJsonDocument>
@@ -376,18 +378,41 @@ void HistoryPage::showSelectedResult() {
   const QStringList ids = selectedRunIds();
   if (ids.size() != 1 || !store_) return;
   const std::string id = ids.first().toStdString();
-  try {
-    ResultData result = loadResult(*store_, id);
-    std::weak_ptr<report::RunStore> weak = store_;
+  // A trace can hold millions of ops: read it off the GUI thread (the store serialises calls).
+  struct Loaded {
+    ResultData result;
+    QString error;
+  };
+  std::shared_ptr<report::RunStore> store = store_;
+  auto* watcher = new QFutureWatcher<Loaded>(this);
+  connect(watcher, &QFutureWatcher<Loaded>::finished, this, [this, watcher, store, id] {
+    watcher->deleteLater();
+    show_result_->setEnabled(selectedRunIds().size() == 1);
+    const Loaded loaded = watcher->result();
+    if (!loaded.error.isEmpty()) {
+      emit statusMessage(loaded.error);
+      return;
+    }
+    std::weak_ptr<report::RunStore> weak = store;
     ResultPage::StepLoader loader = [weak, id](std::int64_t step) -> std::shared_ptr<const std::vector<report::TraceRecord>> {
-      auto store = weak.lock();
-      if (!store) return nullptr;
-      return std::make_shared<std::vector<report::TraceRecord>>(store->load_trace(id, step).records);
+      auto locked = weak.lock();
+      if (!locked) return nullptr;
+      return std::make_shared<std::vector<report::TraceRecord>>(locked->load_trace(id, step).records);
     };
-    emit showResultRequested(result, loader);
-  } catch (const std::exception& error) {
-    emit statusMessage(QString::fromUtf8(error.what()));
-  }
+    emit statusMessage(QStringLiteral("Loaded run %1").arg(QString::fromStdString(id)));
+    emit showResultRequested(loaded.result, loader);
+  });
+  show_result_->setEnabled(false);
+  emit statusMessage(QStringLiteral("Loading run %1…").arg(QString::fromStdString(id)));
+  watcher->setFuture(QtConcurrent::run([store, id] {
+    Loaded loaded;
+    try {
+      loaded.result = loadResult(*store, id);
+    } catch (const std::exception& error) {
+      loaded.error = QString::fromUtf8(error.what());
+    }
+    return loaded;
+  }));
 }
 
 }  // namespace tandem::gui

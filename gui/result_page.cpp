@@ -218,7 +218,10 @@ void ResultPage::showResult(const ResultData& result, StepLoader load_step) {
   load_step_ = std::move(load_step);
   summary_->showResult(result_);
   const std::vector<std::pair<QString, double>> parts = result_.breakdown();
-  if (parts.empty()) {
+  const QJsonArray collective = result_.json.value(QStringLiteral("collective")).toArray();
+  if (!collective.isEmpty()) {
+    breakdown_->setCollectiveRows(collective, result_.json.value(QStringLiteral("kind")).toString());
+  } else if (parts.empty()) {
     breakdown_->showMessage(result_.kind == QLatin1String("training")
                                 ? QStringLiteral("A measured run has no breakdown; see its timeline.")
                                 : QStringLiteral("This result has no time breakdown."));
@@ -231,7 +234,8 @@ void ResultPage::showResult(const ResultData& result, StepLoader load_step) {
                      memory->bars, memory->capacity_bytes,
                      memory->worst_index, memory->fits);
   } else {
-    memory_->showMessage(QStringLiteral("This result reports no memory."));
+    memory_->showMessage(collective.isEmpty() ? QStringLiteral("This result reports no memory.")
+                                              : QStringLiteral("A collective what-if uses no training memory."));
   }
 
   step_->clear();

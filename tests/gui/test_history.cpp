@@ -7,6 +7,7 @@
 #include <QFile>
 #include <QLabel>
 #include <QLineEdit>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardItemModel>
 #include <QTemporaryDir>
@@ -181,6 +182,21 @@ class HistoryTest : public QObject {
       QCOMPARE(results->item(row, 4)->data(Qt::UserRole).toDouble(), 0.25);
     }
     QVERIFY(step);
+  }
+
+  void showResultLoadsTheRunInTheBackground() {
+    HistoryPage page;
+    QString error;
+    QVERIFY(page.openDatabase(database_, false, &error));
+    QSignalSpy shown(&page, &HistoryPage::showResultRequested);
+    page.selectRuns({QString::fromStdString(beta_)});
+    page.findChild<QPushButton*>(QStringLiteral("showResult"))->click();
+    QVERIFY(shown.wait(10000));
+    const auto result = shown.first().first().value<ResultData>();
+    QCOMPARE(result.run_id, QString::fromStdString(beta_));
+    QCOMPARE(result.kind, QStringLiteral("training"));
+    QCOMPARE(result.trace->size(), std::size_t{2});
+    QCOMPARE(result.number(QStringLiteral("step_time_s")).value(), 2.5);
   }
 
   void resultPageShowsAStoredSimulation() {
