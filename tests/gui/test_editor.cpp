@@ -231,6 +231,18 @@ class EditorTest : public QObject {
     QCOMPARE(line("strategy.micro_batch")->text(), QStringLiteral("2"));
   }
 
+  void ctrlSSavesTheOpenFile() {
+    const QString path = scratch_.filePath(QStringLiteral("shortcut.yaml"));
+    QVERIFY(window_->saveAs(path));
+    typeInto(line("strategy.global_batch"), QStringLiteral("256"));
+    QVERIFY(window_->isWindowModified());
+    window_->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(window_.get()));
+    QTest::keySequence(window_.get(), QKeySequence::Save);
+    QVERIFY(!window_->isWindowModified());
+    QCOMPARE(strategy::load_scenario(path.toStdString()).strategy->global_batch, 256);
+  }
+
   void everyBuiltinScenarioLoadsValid() {
     for (const std::string& name : strategy::builtin_scenario_names()) {
       window_->openBuiltin(QString::fromStdString(name));

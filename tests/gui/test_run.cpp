@@ -120,7 +120,9 @@ class RunTest : public QObject {
     ticker.start(10);
     QSignalSpy cancelled(window_->service(), &SimulationService::cancelled);
     QSignalSpy finished(window_->service(), &SimulationService::runFinished);
-    QTest::mouseClick(window_->runPanel()->runButton(), Qt::LeftButton);
+    window_->activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(window_.get()));
+    QTest::keySequence(window_.get(), QKeySequence(Qt::CTRL | Qt::Key_R));  // Run
     QVERIFY(window_->service()->busy());
     QTest::qWait(1000);
     QVERIFY(liveChildren() >= 1);        // the simulation's child process
