@@ -193,6 +193,7 @@ SweepPage::SweepPage(ScenarioDocument* document, SimulationService* service, QWi
   connect(service_, &SimulationService::sweepFinished, this, [this](int completed, int total) {
     run_panel_->setStatus(QStringLiteral("%1 of %2 configurations simulated.").arg(completed).arg(total));
     table_->sortByColumn(static_cast<int>(result_keys_.size()) + 1, Qt::AscendingOrder);
+    table_->resizeColumnsToContents();
   });
   loadAxesFromDocument();
   rebuildColumns();
@@ -428,7 +429,8 @@ void SweepPage::refreshChart() {
   double highest_memory = capacity_bytes_;
   for (std::size_t i = 0; i < ordered.size(); ++i) {
     const auto* outcome = ordered[i];
-    categories << pointLabel(outcome->overrides);
+    // One line per swept key keeps the labels readable under narrow bars.
+    categories << pointLabel(outcome->overrides).replace(QStringLiteral(", "), QStringLiteral("<br>"));
     const auto step = jsonNumber(outcome->json, QStringLiteral("step_time_s"));
     *steps << (outcome->feasible && step ? *step * scale : 0.0);
     const auto peak = jsonNumber(outcome->json, QStringLiteral("memory.peak_bytes_per_gpu"));
@@ -444,7 +446,7 @@ void SweepPage::refreshChart() {
   chart->addSeries(memory);
   auto* x = new QBarCategoryAxis;
   x->append(categories);
-  if (categories.size() > 3) x->setLabelsAngle(-35);
+  if (categories.size() > 12) x->setLabelsAngle(-60);
   chart->addAxis(x, Qt::AlignBottom);
   auto* time_axis = new QValueAxis;
   time_axis->setTitleText(QStringLiteral("step time (%1)").arg(seconds ? "s" : "ms"));
