@@ -9,12 +9,10 @@
 #ifdef TANDEM_GUI_HAVE_SIM
 #include <nlohmann/json.hpp>
 
-#include "report/atomic_file.hpp"
-#include "report/machine.hpp"
+#include "report/run_info.hpp"
 #include "report/run_store.hpp"
+#include "sim/run_records.hpp"
 #include "sim/simulation.hpp"
-#include "strategy/embedded_files.hpp"
-#include "tandem/version.hpp"
 #endif
 
 namespace tandem::gui {
@@ -29,52 +27,6 @@ struct SimulationService::Job {
 namespace {
 
 #ifdef TANDEM_GUI_HAVE_SIM
-// What simrun records with a run (sim/simrun_main.cpp does the same), so runs made here look
-// the same in the store as runs made on the command line.
-std::string profile_text(const strategy::HardwareProfile& profile) {
-  if (profile.origin == "built-in") {
-    if (const auto* file = strategy::find_embedded(strategy::builtin_profile_files(), profile.name))
-      return std::string(file->contents);
-    return profile.name;
-  }
-  try {
-    return report::read_file(profile.origin);
-  } catch (const std::exception&) {
-    return strategy::hardware_profile_to_yaml(profile);
-  }
-}
-
-report::RunInfo run_info(const strategy::Scenario& scenario, report::RunKind kind, const YAML::Node& document) {
-  report::RunInfo info;
-  info.kind = kind;
-  info.name = scenario.name;
-  info.scenario_yaml = strategy::document_to_yaml(document);
-  info.profile_name = scenario.cluster.profile.name;
-  info.profile_hash = report::sha256_hex(profile_text(scenario.cluster.profile));
-  info.tandem_version = kVersion;
-  info.git_revision = kGitRevision;
-  return info;
-}
-
-report::Headline headline_of(const sim::SimulationResult& result) {
-  report::Headline headline;
-  headline.gpus = result.gpus;
-  if (!result.collective) {
-    headline.step_time_s = result.step_time_s;
-    headline.tokens_per_s = result.tokens_per_s;
-    headline.mfu = result.mfu;
-    headline.peak_bytes_per_gpu = result.memory.peak_bytes_per_gpu;
-    headline.fits = result.memory.fits;
-  }
-  return headline;
-}
-
-std::string overrides_json(const std::vector<std::pair<std::string, std::string>>& overrides) {
-  nlohmann::json object = nlohmann::json::object();
-  for (const auto& [key, value] : overrides) object[key] = value;
-  return object.dump();
-}
-
 QJsonObject toQt(const nlohmann::json& json) {
   return QJsonDocument::fromJson(QByteArray::fromStdString(json.dump())).object();
 }
@@ -171,7 +123,7 @@ bool SimulationService::startRun(std::shared_ptr<const strategy::Scenario> scena
     std::string run_id;
     if (store) {
       try {
-        run_id = store->begin_run(run_info(*scenario, report::RunKind::Simulation, scenario->document));
+        run_id = store->begin_run(report::run_info_for(*scenario, report::RunKind::Simulation));
       } catch (const std::exception& error) {
         warning = QStringLiteral("Not recorded in the run store: %1").arg(QString::fromUtf8(error.what()));
         store.reset();
@@ -199,7 +151,7 @@ bool SimulationService::startRun(std::shared_ptr<const strategy::Scenario> scena
         else if (!result.ok) store->fail_run(run_id, result.error);
         else {
           if (!result.trace.empty()) store->add_trace(run_id, 0, result.trace);
-          store->finish_run(run_id, sim::result_to_json(result).dump(), headline_of(result));
+          store->finish_run(run_id, sim::result_to_json(result).dump(), sim::headline_of(result));
         }
       } catch (const std::exception& error) {
         warning = QStringLiteral("Not recorded in the run store: %1").arg(QString::fromUtf8(error.what()));
@@ -278,20 +230,9 @@ bool SimulationService::startSweep(std::shared_ptr<const strategy::Scenario> sce
     if (!cancelled && error_message.isEmpty()) {
       if (std::unique_ptr<report::RunStore> store = openStore(database, &warning)) {
         try {
-          const std::string parent = store->begin_run(run_info(*scenario, report::RunKind::Sweep, scenario->document));
-          for (std::size_t i = 0; i < results.size(); ++i) {
-            const sim::SweepResult& point = results[i];
-            const bool has_document = point.document.IsDefined() && !point.document.IsNull();
-            report::RunInfo info = run_info(*scenario, report::RunKind::Simulation,
-                                            has_document ? point.document : scenario->document);
-            info.overrides_json = overrides_json(point.overrides);
-            info.parent_run = parent;
-            const std::string id = store->begin_run(info);
-            if (point.simulated) store->finish_run(id, sim::result_to_json(point.result).dump(), headline_of(point.result));
-            else store->fail_run(id, point.reason);
-            point_ids[i] = QString::fromStdString(id);
-          }
-          store->finish_run(parent, sim::sweep_to_json(results).dump(), {});
+          // Recorded as simrun records it: a 'sweep' run with one simulation run per point.
+          const sim::RecordedSweep recorded = sim::record_sweep(*store, *scenario, results);
+          for (std::size_t i = 0; i < recorded.points.size(); ++i) point_ids[i] = QString::fromStdString(recorded.points[i]);
         } catch (const std::exception& error) {
           warning = QStringLiteral("Not recorded in the run store: %1").arg(QString::fromUtf8(error.what()));
         }

@@ -1,6 +1,7 @@
 #include "report/run_store.hpp"
 
 #include <sqlite3.h>
+#include <thread>
 
 #include <array>
 #include <chrono>
@@ -236,7 +237,7 @@ class Statement {
   }
   [[noreturn]] void fail(int rc, const char* what) {
     std::string message = std::string("run database ") + quoted(*path_) + ": " + what + ": " +
-                          sqlite3_errmsg(db_);
+                          sqlite3_errmsg(db_) + " (in: " + sqlite3_sql(statement_) + ")";
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
       message += " (another process held the database for more than " +
                  std::to_string(kBusyTimeoutMs / 1000) + " s)";
@@ -508,12 +509,35 @@ void RunStore::Impl::open_and_migrate() {
   };
   refuse_newer(version);
 
-  // WAL lets readers (the GUI) work while a writer (simrun) commits.
+  // WAL lets readers (the GUI) work while a writer (simrun) commits. The mode is stored in the
+  // file, so only its creator changes it; switching needs a moment of exclusive access that
+  // SQLite reports as busy at once (without its busy handler) when several processes open a new
+  // store together, so the switch is retried here for up to the busy timeout.
   {
-    Statement journal(db, path, "PRAGMA journal_mode = WAL");
-    if (journal.step() && journal.text(0) != "wal") {
-      spdlog::warn("run database {}: WAL mode unavailable (journal mode '{}'); concurrent "
-                   "readers will wait for writers", quoted(path), journal.text(0));
+    bool already_wal = false;
+    {
+      Statement current(db, path, "PRAGMA journal_mode");
+      already_wal = current.step() && current.text(0) == "wal";
+    }  // finalized: a live statement is an open transaction, which forbids the switch
+    if (!already_wal) {
+      std::string mode;
+      for (int waited_ms = 0;; waited_ms += 10) {
+        sqlite3_stmt* statement = nullptr;
+        int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &statement, nullptr);
+        if (rc == SQLITE_OK) rc = sqlite3_step(statement);
+        if (rc == SQLITE_ROW) mode = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
+        sqlite3_finalize(statement);
+        if (rc == SQLITE_ROW) break;
+        if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= kBusyTimeoutMs) {
+          throw StoreError("cannot open run database " + quoted(path) + ": cannot enable WAL mode: " +
+                           sqlite3_errmsg(db));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (mode != "wal") {
+        spdlog::warn("run database {}: WAL mode unavailable (journal mode '{}'); concurrent "
+                     "readers will wait for writers", quoted(path), mode);
+      }
     }
   }
   // A 64 MiB page cache (allocated only as used) keeps a 10^6-row trace insert from spilling.

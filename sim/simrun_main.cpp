@@ -16,6 +16,8 @@
 #include "report/chrome_trace.hpp"
 #include "report/machine.hpp"
 #include "report/run_store.hpp"
+#include "report/run_info.hpp"
+#include "sim/run_records.hpp"
 #include "sim/simulation.hpp"
 #include "sim/text_report.hpp"
 #include "strategy/embedded_files.hpp"
@@ -55,50 +57,6 @@ class ProgressBar {
   std::string label_;
   bool shown_ = false;
 };
-
-std::string profile_text(const strategy::HardwareProfile& profile) {
-  if (profile.origin == "built-in") {
-    if (const auto* file = strategy::find_embedded(strategy::builtin_profile_files(), profile.name))
-      return std::string(file->contents);
-    return profile.name;
-  }
-  try {
-    return report::read_file(profile.origin);
-  } catch (const std::exception&) {
-    return strategy::hardware_profile_to_yaml(profile);
-  }
-}
-
-report::Headline headline_of(const sim::SimulationResult& r) {
-  report::Headline h;
-  h.gpus = r.gpus;
-  if (!r.collective) {
-    h.step_time_s = r.step_time_s;
-    h.tokens_per_s = r.tokens_per_s;
-    h.mfu = r.mfu;
-    h.peak_bytes_per_gpu = r.memory.peak_bytes_per_gpu;
-    h.fits = r.memory.fits;
-  }
-  return h;
-}
-
-std::string overrides_json(const std::vector<std::pair<std::string, std::string>>& overrides) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [key, value] : overrides) j[key] = value;
-  return j.dump();
-}
-
-report::RunInfo run_info(const strategy::Scenario& scenario, report::RunKind kind, const YAML::Node& document) {
-  report::RunInfo info;
-  info.kind = kind;
-  info.name = scenario.name;
-  info.scenario_yaml = strategy::document_to_yaml(document);
-  info.profile_name = scenario.cluster.profile.name;
-  info.profile_hash = report::sha256_hex(profile_text(scenario.cluster.profile));
-  info.tandem_version = kVersion;
-  info.git_revision = kGitRevision;
-  return info;
-}
 
 }  // namespace
 
@@ -265,21 +223,7 @@ int main(int argc, char** argv) {
     }
     if (store) {
       try {
-        report::RunInfo parent = run_info(scenario, report::RunKind::Sweep, scenario.document);
-        const std::string parent_id = store->begin_run(parent);
-        for (const sim::SweepResult& point : results) {
-          report::RunInfo info = run_info(scenario, report::RunKind::Simulation,
-                                          point.document.IsDefined() && !point.document.IsNull() ? point.document
-                                                                                                  : scenario.document);
-          info.overrides_json = overrides_json(point.overrides);
-          info.parent_run = parent_id;
-          const std::string id = store->begin_run(info);
-          if (point.simulated)
-            store->finish_run(id, sim::result_to_json(point.result).dump(), headline_of(point.result));
-          else
-            store->fail_run(id, point.reason);
-        }
-        store->finish_run(parent_id, sim::sweep_to_json(results).dump(), {});
+        sim::record_sweep(*store, scenario, results);
       } catch (const std::exception& error) {
         spdlog::warn("could not record the sweep in {}: {}", store->path().string(), error.what());
       }
@@ -316,7 +260,7 @@ int main(int argc, char** argv) {
   std::string run_id;
   if (store) {
     try {
-      run_id = store->begin_run(run_info(scenario, report::RunKind::Simulation, scenario.document));
+      run_id = store->begin_run(report::run_info_for(scenario, report::RunKind::Simulation));
     } catch (const std::exception& error) {
       spdlog::warn("not recording the run: {}", error.what());
       store.reset();
@@ -340,7 +284,7 @@ int main(int argc, char** argv) {
   if (store) {
     try {
       if (!result.trace.empty()) store->add_trace(run_id, 0, result.trace);
-      store->finish_run(run_id, sim::result_to_json(result).dump(), headline_of(result));
+      store->finish_run(run_id, sim::result_to_json(result).dump(), sim::headline_of(result));
       spdlog::debug("recorded run {} in {}", run_id, store->path().string());
     } catch (const std::exception& error) {
       spdlog::warn("could not record the run in {}: {}", store->path().string(), error.what());

@@ -113,15 +113,6 @@ double HardwareProfile::bytes_per_element(Precision precision) {
   return precision == Precision::Fp32 ? 4.0 : 2.0;
 }
 
-std::uint64_t fnv1a_64(std::string_view text) {
-  std::uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
-
 std::vector<std::string> builtin_profile_names() {
   std::vector<std::string> names;
   for (const EmbeddedFile& file : builtin_profile_files()) names.emplace_back(file.name);
@@ -143,7 +134,7 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
 
   HardwareProfile profile;
   profile.origin = origin;
-  profile.content_hash = fnv1a_64(yaml_text);
+  profile.source_text = yaml_text;
   Reader reader{root, field, errors};
   profile.name = root["name"] ? root["name"].as<std::string>() : origin;
   if (root["description"]) profile.description = root["description"].as<std::string>();

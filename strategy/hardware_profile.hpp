@@ -49,7 +49,7 @@ struct HardwareProfile {
   std::string backend = "cuda";  // which engine backend it describes: cuda | cpu
   std::vector<std::string> sources;
   std::string origin;            // "built-in" or the path it was read from
-  std::uint64_t content_hash = 0;  // FNV-1a of the profile text (provenance)
+  std::string source_text;       // the YAML it was read from (runs record its SHA-256)
 
   double memory_capacity_bytes = 0;
   double memory_bandwidth_bytes_per_s = 0;
@@ -93,6 +93,5 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
 std::string hardware_profile_to_yaml(const HardwareProfile& profile);
 std::vector<std::string> builtin_profile_names();
 
-std::uint64_t fnv1a_64(std::string_view text);
 
 }  // namespace tandem::strategy

@@ -1,8 +1,7 @@
 #pragma once
 // FNV-1a 64 (offset basis 0xcbf29ce484222325 = 14695981039346656037, prime 0x100000001b3), fed in
-// pieces: the checksum of every checkpoint section, shard and manifest. (strategy::fnv1a_64 takes
-// its input in one piece, so it cannot stream a multi-GiB shard, and its offset basis is
-// 1469598103934665603 — a digit short of FNV's — so its values are not FNV-1a's.)
+// pieces: the checksum of every checkpoint section, shard and manifest (streamed, so a multi-GiB
+// shard is never held twice).
 
 #include <cstddef>
 #include <cstdint>

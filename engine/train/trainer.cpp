@@ -21,6 +21,7 @@
 #include "kernels/cpu/threading.hpp"
 #include "report/chrome_trace.hpp"
 #include "report/machine.hpp"
+#include "report/run_info.hpp"
 #include "report/run_store.hpp"
 #include "strategy/embedded_files.hpp"
 #include "strategy/engine_support.hpp"
@@ -66,19 +67,6 @@ double median_after_first(const std::vector<double>& times) {
   std::sort(tail.begin(), tail.end());
   const std::size_t n = tail.size();
   return n % 2 == 1 ? tail[n / 2] : 0.5 * (tail[n / 2 - 1] + tail[n / 2]);
-}
-
-std::string profile_hash(const strategy::HardwareProfile& profile) {
-  if (profile.origin == "built-in") {
-    for (const strategy::EmbeddedFile& file : strategy::builtin_profile_files())
-      if (profile.name == file.name) return report::sha256_hex(file.contents);
-    return "";
-  }
-  std::ifstream in(profile.origin, std::ios::binary);
-  if (!in) return "";
-  std::stringstream text;
-  text << in.rdbuf();
-  return report::sha256_hex(text.str());
 }
 
 std::string data_format_name(data::DataFormat format) {
@@ -277,13 +265,8 @@ TrainResult train(const strategy::Scenario& scenario, comm::Communicator& world,
   if (rank0 && options.use_database) {
     const std::filesystem::path path = options.database.empty() ? report::default_database_path() : options.database;
     store.emplace(report::RunStore::open(path));
-    report::RunInfo info;
-    info.kind = report::RunKind::Training;
-    info.name = scenario.name;
-    info.scenario_yaml = strategy::document_to_yaml(scenario.document);
+    report::RunInfo info = report::run_info_for(scenario, report::RunKind::Training);
     info.overrides_json = options.overrides_json;
-    info.profile_name = scenario.cluster.profile.name;
-    info.profile_hash = profile_hash(scenario.cluster.profile);
     result.run_id = store->begin_run(info);
   }
   std::vector<report::TraceRecord> all_records;  // for --trace
