@@ -61,6 +61,12 @@ std::vector<int> ParallelLayout::group_of(int rank, GroupKind kind) const {
       add({self.tp, self.cp, self.dp, 0});
       if (pp_ > 1) add({self.tp, self.cp, self.dp, pp_ - 1});
       break;
+    case GroupKind::OuterGroup:
+      for (int d = 0; d < dp_; ++d)
+        if (outer_group_of_dp_.empty() ||
+            outer_group_of_dp_[static_cast<std::size_t>(d)] == outer_group_of_dp_[static_cast<std::size_t>(self.dp)])
+          add({self.tp, self.cp, d, self.pp});
+      break;
   }
   return group;
 }

@@ -21,6 +21,8 @@ enum class GroupKind : std::uint8_t {
   ModelParallel, // tp x pp x cp ranks of one replica (gradient-norm reduction)
   World,
   EmbeddingTie,  // first and last pipeline stage (tied embeddings with pp > 1)
+  OuterGroup,    // NoLoCo: the dp ranks of one (tp, cp, pp) position whose workers share an outer
+                 // group (set_outer_groups; all of Data until set)
 };
 
 struct RankCoordinates {
@@ -53,8 +55,14 @@ class ParallelLayout {
   // Every group of the given kind, each once (e.g. all tensor-parallel groups of the cluster).
   std::vector<std::vector<int>> all_groups(GroupKind kind) const;
 
+  // NoLoCo: the outer group id of every data-parallel index (strategy::noloco_groups); the
+  // program carries one outer step's grouping, the engine regroups at every outer step.
+  void set_outer_groups(std::vector<int> group_of_worker) { outer_group_of_dp_ = std::move(group_of_worker); }
+  const std::vector<int>& outer_groups() const { return outer_group_of_dp_; }
+
  private:
   int tp_ = 1, cp_ = 1, dp_ = 1, pp_ = 1, gpus_per_node_ = 1;
+  std::vector<int> outer_group_of_dp_;
 };
 
 }  // namespace tandem::strategy

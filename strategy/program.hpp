@@ -120,6 +120,12 @@ enum class OpCode : std::uint16_t {
   GradientNormReduce,      // global gradient norm for clipping
   OptimizerStep,
   OptimizerGather,         // MuonBP: periodic all-gather of momentum shards (averaged per step)
+  // outer synchronisation (strategy.outer; strategy/outer.hpp). These ops run once every
+  // `period` inner steps: the program shows the step in which they run.
+  OuterSync,               // DiLoCo: all-reduce (mean) of fp32 pseudo-gradients over the workers
+  OuterFragmentSync,       // Streaming DiLoCo: one fragment's (quantized) pseudo-gradient all-reduce
+  OuterGroupAverage,       // NoLoCo: all-reduce (mean) of the fast weights within the outer group
+  OuterStep,               // the outer update (Nesterov / heavy-ball, fragment mixing): compute
 };
 
 struct Op {
@@ -147,7 +153,14 @@ struct Op {
   GroupKind group = GroupKind::None;
   PeerKind peer = PeerKind::None;
   CollectiveAlgorithm algorithm = CollectiveAlgorithm::Auto;
-  std::int32_t bucket = -1;  // DP gradient bucket / optimizer shard index
+  std::int32_t bucket = -1;  // DP gradient bucket / optimizer shard index / outer fragment
+
+  // Outer synchronisation: the op runs once every `period` inner steps (1 = every step), and a
+  // collective may overlap `overlap_steps` inner steps of compute before the step that applies
+  // its result waits for it (Streaming DiLoCo's delay). The twin reports the step in which it
+  // runs and the average per step (sim/README.md).
+  std::int32_t period = 1;
+  std::int32_t overlap_steps = 0;
 
   std::vector<std::uint32_t> deps;  // ids of earlier ops in the same program
 };
@@ -168,6 +181,7 @@ struct RankClass {
   int id = 0;
   int pipeline_stage = 0;
   int node_group = 0;       // index into the cluster's node groups (heterogeneous hardware)
+  int site = 0;             // index into the cluster's sites (WAN position)
   std::vector<int> ranks;   // every global rank in the class, ascending
 };
 

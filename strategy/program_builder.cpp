@@ -8,7 +8,9 @@
 // all-gathers; the optimizer step closes the step.
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <map>
+#include <tuple>
 
 #include "strategy/model_formulas.hpp"
 #include "strategy/optimizer_catalog.hpp"
@@ -39,6 +41,12 @@ class StageBuilder {
     vocab_local_ = static_cast<double>(padded_vocab(model_, s.tp)) / s.tp;
     data_group_ = s.cp > 1 ? GroupKind::DataContext : GroupKind::Data;
     data_ranks_ = s.dp * s.cp;
+    if (s.outer.enabled()) {
+      // Workers (data-parallel replicas) train independently between outer synchronisations:
+      // gradients are reduced only inside a worker (over its context-parallel ranks).
+      data_group_ = GroupKind::Context;
+      data_ranks_ = s.cp;
+    }
     gradient_bytes_ = s.precision == Precision::Fp32 ? 4 : 2;
     optimizer_ = resolve_optimizer(s.optimizer, s.optimizer_args, training_.lr,
                                    training_.weight_decay, training_.seed);
@@ -574,7 +582,8 @@ class StageBuilder {
                                             CollectiveKind::AllReduce, GroupKind::EmbeddingTie,
                                             token_embedding_parameters_local() * gradient_bytes_, before_optimizer));
     }
-    if (training_.grad_clip > 0 && s.dp * s.tp * s.pp * s.cp > 1) {
+    const int clip_ranks = s.outer.enabled() ? s.tp * s.pp * s.cp : s.dp * s.tp * s.pp * s.cp;
+    if (training_.grad_clip > 0 && clip_ranks > 1) {
       const GroupKind group = s.zero >= 1 ? GroupKind::World : GroupKind::ModelParallel;
       before_optimizer.push_back(collective(OpCode::GradientNormReduce, Stream::DpComm, CollectiveKind::AllReduce,
                                             group, 8, before_optimizer));
@@ -591,6 +600,7 @@ class StageBuilder {
         end_deps.push_back(gather);
       }
     }
+    if (s.outer.enabled()) end_deps.push_back(outer_synchronisation());
     for (std::uint32_t send : sends_) end_deps.push_back(send);
     Op end = marker(OpCode::StepEnd);
     end.deps = dedupe(std::move(end_deps));
@@ -604,6 +614,80 @@ class StageBuilder {
       return stage_ == 0 || (model_.tied_embeddings && stage_ == s.pp - 1);
     if (tensor.role == TensorRole::Position) return stage_ == 0;
     return stage_ == s.pp - 1;
+  }
+
+  // The parameters this rank holds (its stage, its tensor-parallel shard): what an outer method
+  // synchronises.
+  double local_parameters() const {
+    double total = 0;
+    for (const ParameterTensorSpec& tensor : tensors_)
+      if (holds(tensor)) total += static_cast<double>(local_elements(tensor, strategy_.tp));
+    return total;
+  }
+
+  // The outer synchronisation of strategy.outer, in the step in which it runs (every
+  // sync_period() inner steps): the exchange over the workers and the outer update. Returns the
+  // last op (StepEnd waits for it).
+  std::uint32_t outer_synchronisation() {
+    const auto& s = strategy_;
+    const OuterSpec& o = s.outer;
+    const double n = local_parameters();
+    const int period = o.sync_period();
+    std::uint32_t exchange = kNone;
+    double elements = n;        // the outer update's elements
+    double flops_per_element = 0;
+    double accesses = 0;        // fp32 reads + writes per element
+    switch (o.method) {
+      case OuterMethod::None:
+        return last_compute();
+      case OuterMethod::Snoo:
+        // Delta = slow - fast; b = mu b + Delta; slow -= lr (Delta + mu b); fast = slow.
+        flops_per_element = 6;
+        accesses = 7;
+        break;
+      case OuterMethod::DiLoCo:
+        if (s.dp > 1)
+          exchange = collective(OpCode::OuterSync, Stream::DpComm, CollectiveKind::AllReduce, GroupKind::Data,
+                                4 * n, {last_compute()}, s.collective_algorithm);
+        flops_per_element = 6;
+        accesses = 8;  // the pseudo-gradient is written before the exchange and read after it
+        break;
+      case OuterMethod::StreamingDiLoCo: {
+        // One fragment: the largest (fragments are equal to within one element).
+        elements = std::ceil(n / o.fragments);
+        if (s.dp > 1) {
+          // With a delay the exchange started `delay` steps earlier and overlaps this step's compute;
+          // without one it blocks after the inner optimizer step.
+          const std::uint32_t start = o.delay > 0 ? step_begin_ : last_compute();
+          exchange = collective(OpCode::OuterFragmentSync, Stream::DpComm, CollectiveKind::AllReduce,
+                                GroupKind::Data, quantized_bytes(elements, o.quantize), {start},
+                                s.collective_algorithm);
+          ops_[exchange].bucket = 0;
+          ops_[exchange].overlap_steps = o.delay;
+        }
+        // Pseudo-gradient, (de)quantization, Nesterov step, mixing with the local parameters.
+        flops_per_element = o.quantize == OuterQuantization::None ? 9 : 13;
+        accesses = 10;
+        break;
+      }
+      case OuterMethod::NoLoCo:
+        // OPTIMIZERS.md: delta = mu delta + lr mean(theta_j - phi_j) + lr (mean(phi_j) - phi), and
+        // the two means sum to mean(theta_j) - phi: only the fast weights are averaged (fp32).
+        exchange = collective(OpCode::OuterGroupAverage, Stream::DpComm, CollectiveKind::AllReduce,
+                              GroupKind::OuterGroup, 4 * n, {last_compute()}, s.collective_algorithm);
+        // delta = mu delta + lr (theta_mean - phi); phi += delta; theta = phi.
+        flops_per_element = 5;
+        accesses = 7;
+        break;
+    }
+    if (exchange != kNone) ops_[exchange].period = period;
+    std::vector<std::uint32_t> deps{last_compute()};
+    if (exchange != kNone) deps.push_back(exchange);
+    const std::uint32_t update = compute(OpCode::OuterStep, ComputeKind::Optimizer, Phase::Optimizer,
+                                         flops_per_element * elements, 4 * accesses * elements, deps);
+    ops_[update].period = period;
+    if (o.method == OuterMethod::StreamingDiLoCo) ops_[update].bucket = 0;
+    return update;
   }
 
   void optimizer_step(const std::vector<std::uint32_t>& deps) {
@@ -681,22 +765,38 @@ Program build_program(const Scenario& scenario, const ProgramOptions& options) {
   const StrategySpec& s = *scenario.strategy;
   Program program;
   program.layout = ParallelLayout(s.tp, s.cp, s.dp, s.pp, scenario.cluster.gpus_per_node);
+  if (s.outer.method == OuterMethod::NoLoCo)
+    program.layout.set_outer_groups(noloco_groups(scenario.training.seed, 0, s.dp, s.outer.group_size));
   for (int stage = 0; stage < s.pp; ++stage) program.stage_ops.push_back(StageBuilder(scenario, stage).build());
 
   const int world = program.layout.world_size();
   program.class_of_rank.assign(static_cast<std::size_t>(world), -1);
-  std::map<std::pair<int, int>, int> class_of_key;
+  // Ranks fold by pipeline stage, node group and site; NoLoCo ranks also by the sites their
+  // outer group spans (a group inside a site and one across the WAN are not symmetric).
+  auto group_sites = [&](int rank) {
+    std::vector<int> sites;
+    if (s.outer.method != OuterMethod::NoLoCo || !scenario.cluster.has_wan()) return sites;
+    for (int member : program.layout.group_of(rank, GroupKind::OuterGroup))
+      sites.push_back(scenario.cluster.site_of_node(program.layout.node_of(member)));
+    std::sort(sites.begin(), sites.end());
+    sites.erase(std::unique(sites.begin(), sites.end()), sites.end());
+    return sites;
+  };
+  std::map<std::tuple<int, int, int, std::vector<int>>, int> class_of_key;
   for (int rank = 0; rank < world; ++rank) {
     const int stage = program.layout.coordinates(rank).pp;
-    const int group = scenario.cluster.group_index_of_node(program.layout.node_of(rank));
+    const int node = program.layout.node_of(rank);
+    const int group = scenario.cluster.group_index_of_node(node);
+    const int site = scenario.cluster.site_of_node(node);
     int class_id = -1;
     if (options.fold) {
-      auto [it, inserted] = class_of_key.emplace(std::make_pair(stage, group), static_cast<int>(program.classes.size()));
+      auto [it, inserted] = class_of_key.emplace(std::make_tuple(stage, group, site, group_sites(rank)),
+                                                 static_cast<int>(program.classes.size()));
       class_id = it->second;
-      if (inserted) program.classes.push_back({class_id, stage, group, {}});
+      if (inserted) program.classes.push_back({class_id, stage, group, site, {}});
     } else {
       class_id = static_cast<int>(program.classes.size());
-      program.classes.push_back({class_id, stage, group, {}});
+      program.classes.push_back({class_id, stage, group, site, {}});
     }
     program.classes[static_cast<std::size_t>(class_id)].ranks.push_back(rank);
     program.class_of_rank[static_cast<std::size_t>(rank)] = class_id;

@@ -82,6 +82,7 @@ std::string_view to_string(GroupKind value) {
     case GroupKind::ModelParallel: return "model-parallel";
     case GroupKind::World: return "world";
     case GroupKind::EmbeddingTie: return "embedding-tie";
+    case GroupKind::OuterGroup: return "outer-group";
   }
   return "?";
 }
@@ -162,6 +163,10 @@ std::string_view to_string(OpCode value) {
     case OpCode::GradientNormReduce: return "grad-norm-reduce";
     case OpCode::OptimizerStep: return "optimizer-step";
     case OpCode::OptimizerGather: return "optimizer-gather";
+    case OpCode::OuterSync: return "outer-sync";
+    case OpCode::OuterFragmentSync: return "outer-fragment-sync";
+    case OpCode::OuterGroupAverage: return "outer-group-average";
+    case OpCode::OuterStep: return "outer-step";
   }
   return "?";
 }

@@ -176,6 +176,53 @@ NicParameters read_nic(const Values& v, const std::string& prefix, NicParameters
   return fallback;
 }
 
+// cluster.sites and cluster.wan: sites in node order covering every node, a WAN between them.
+void read_sites(const Values& v, ClusterSpec& c, std::vector<ValidationError>& errors) {
+  const YAML::Node sites = v.node("cluster.sites");
+  const bool wan_given = v.has("cluster.wan");
+  if (!sites || sites.size() == 0) {
+    c.sites.push_back({"cluster", 0, c.nodes});
+    if (wan_given)
+      errors.push_back({"cluster.wan", "a map", "two or more cluster.sites for a wide-area link to join"});
+    return;
+  }
+  int first = 0;
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    YAML::Node wrapper;
+    wrapper["site"] = sites[i];
+    Values site(wrapper);
+    SiteSpec spec;
+    spec.name = site.has("site.name") ? site.text("site.name") : "site" + std::to_string(i);
+    spec.first_node = first;
+    spec.nodes = site.integer("site.nodes");
+    for (const SiteSpec& other : c.sites)
+      if (other.name == spec.name)
+        errors.push_back({"cluster.sites[" + std::to_string(i) + "].name", spec.name, "a name no other site has"});
+    first += spec.nodes;
+    c.sites.push_back(spec);
+  }
+  if (first != c.nodes)
+    errors.push_back({"cluster.sites", std::to_string(first) + " nodes in sites",
+                      "site node counts that sum to cluster.nodes (" + std::to_string(c.nodes) + ")"});
+  if (c.sites.size() < 2) {
+    if (wan_given)
+      errors.push_back({"cluster.wan", "a map", "two or more cluster.sites for a wide-area link to join"});
+    return;
+  }
+  if (!v.has("cluster.wan.bandwidth"))
+    errors.push_back({"cluster.wan.bandwidth", "",
+                      "the bandwidth of each site's wide-area link (e.g. 10Gbps) with " +
+                          std::to_string(c.sites.size()) + " sites"});
+  else
+    c.wan.bandwidth_bytes_per_s = parse_bandwidth(v.text("cluster.wan.bandwidth"));
+  if (!v.has("cluster.wan.latency"))
+    errors.push_back({"cluster.wan.latency", "",
+                      "the one-way latency between sites (e.g. 30ms) with " + std::to_string(c.sites.size()) +
+                          " sites"});
+  else
+    c.wan.latency_s = parse_duration(v.text("cluster.wan.latency"));
+}
+
 ClusterSpec build_cluster(const YAML::Node& document, const std::filesystem::path& base_dir,
                           std::vector<ValidationError>& errors) {
   Values v(document);
@@ -203,6 +250,8 @@ ClusterSpec build_cluster(const YAML::Node& document, const std::filesystem::pat
   if (c.threads_per_rank > 1 && !c.is_cpu())
     errors.push_back({"cluster.threads_per_rank", std::to_string(c.threads_per_rank),
                       "1 for GPU profiles (threads_per_rank applies to gpu: cpu)"});
+
+  read_sites(v, c, errors);
 
   const YAML::Node groups = v.node("cluster.node_groups");
   if (!groups || groups.size() == 0) {
@@ -237,6 +286,67 @@ ClusterSpec build_cluster(const YAML::Node& document, const std::filesystem::pat
     errors.push_back({"cluster.node_groups", std::to_string(first) + " nodes in groups",
                       "group node counts that sum to cluster.nodes (" + std::to_string(c.nodes) + ")"});
   return c;
+}
+
+OuterSpec read_outer(const Values& v) {
+  OuterSpec o;
+  o.method = choose<OuterMethod>(v.text("strategy.outer.method"), {{"none", OuterMethod::None},
+                                                                  {"snoo", OuterMethod::Snoo},
+                                                                  {"diloco", OuterMethod::DiLoCo},
+                                                                  {"streaming-diloco", OuterMethod::StreamingDiLoCo},
+                                                                  {"noloco", OuterMethod::NoLoCo}});
+  const OuterDefaults defaults = outer_defaults(o.method);
+  o.inner_steps = v.has("strategy.outer.inner_steps") ? v.integer("strategy.outer.inner_steps") : defaults.inner_steps;
+  o.outer_lr = v.has("strategy.outer.outer_lr") ? v.number("strategy.outer.outer_lr") : defaults.outer_lr;
+  o.momentum = v.has("strategy.outer.momentum") ? v.number("strategy.outer.momentum") : defaults.momentum;
+  o.fragments = v.integer("strategy.outer.fragments");
+  o.delay = v.integer("strategy.outer.delay");
+  o.mix = v.number("strategy.outer.mix");
+  o.quantize = choose<OuterQuantization>(v.text("strategy.outer.quantize"), {{"none", OuterQuantization::None},
+                                                                           {"fp8", OuterQuantization::Fp8},
+                                                                           {"int4", OuterQuantization::Int4}});
+  o.group_size = v.integer("strategy.outer.group_size");
+  if (o.method != OuterMethod::StreamingDiLoCo) {
+    // Fragments, delay, mixing and quantization belong to Streaming DiLoCo; the other methods
+    // exchange everything at once, in fp32, and take the synchronised parameters as they are.
+    o.fragments = 1;
+    o.delay = 0;
+    o.mix = 0;
+    o.quantize = OuterQuantization::None;
+  }
+  return o;
+}
+
+void check_outer(const ModelSpec& m, const StrategySpec& s, std::vector<ValidationError>& errors) {
+  const OuterSpec& o = s.outer;
+  if (!o.enabled()) return;
+  const std::string method(to_string(o.method));
+  if (o.method == OuterMethod::Snoo && s.dp != 1)
+    errors.push_back({"strategy.outer.method", method,
+                      "dp = 1 for snoo (SNOO runs one worker; dp is " + std::to_string(s.dp) +
+                          "): use diloco, streaming-diloco or noloco for several workers"});
+  if (o.method == OuterMethod::NoLoCo && s.dp % o.group_size != 0)
+    errors.push_back({"strategy.outer.group_size", std::to_string(o.group_size),
+                      "a divisor of dp (" + std::to_string(s.dp) + ") of at least 2: NoLoCo averages groups of "
+                      "group_size workers"});
+  if (o.method == OuterMethod::StreamingDiLoCo) {
+    if (o.fragments > m.layers)
+      errors.push_back({"strategy.outer.fragments", std::to_string(o.fragments),
+                        "at most model.layers (" + std::to_string(m.layers) + ")"});
+    if (o.inner_steps % o.fragments != 0)
+      errors.push_back({"strategy.outer.inner_steps", std::to_string(o.inner_steps),
+                        "a multiple of strategy.outer.fragments (" + std::to_string(o.fragments) +
+                            "): one fragment is synchronised every inner_steps / fragments steps"});
+    else if (o.delay >= o.inner_steps / o.fragments)
+      errors.push_back({"strategy.outer.delay", std::to_string(o.delay),
+                        "less than inner_steps / fragments (" + std::to_string(o.inner_steps / o.fragments) +
+                            "): one fragment's exchange at a time"});
+  }
+  if (s.zero > 0)
+    errors.push_back({"strategy.zero", std::to_string(s.zero),
+                      "0 with strategy.outer.method: " + method +
+                          " (ZeRO shards across the data-parallel replicas, which are the outer method's "
+                          "independent workers)"});
 }
 
 StrategySpec build_strategy(const YAML::Node& document, const ClusterSpec& cluster,
@@ -300,6 +410,7 @@ StrategySpec build_strategy(const YAML::Node& document, const ClusterSpec& clust
   s.grad_bucket_bytes = parse_bytes(v.text("strategy.grad_bucket"));
   s.overlap_grad_reduce = v.boolean("strategy.overlap_grad_reduce");
   s.collective_algorithm = algorithm_from(v.text("strategy.collective_algorithm"));
+  s.outer = read_outer(v);
   return s;
 }
 
@@ -351,6 +462,7 @@ void check_strategy(const ModelSpec& m, const StrategySpec& s, const ClusterSpec
     errors.push_back({"strategy.sequence_parallel", "true",
                       "seq_len / cp (" + std::to_string(m.seq_len / s.cp) + ") divisible by tp (" +
                           std::to_string(s.tp) + ")"});
+  check_outer(m, s, errors);
   for (const NodeGroup& group : cluster.node_groups) {
     if (s.precision == Precision::Fp8 && group.profile.peak_flops_fp8 <= 0)
       errors.push_back({"strategy.precision", "fp8",
@@ -414,6 +526,12 @@ YAML::Node parse_yaml(const std::string& text) {
 
 const NodeGroup& ClusterSpec::group_of_node(int node) const {
   return node_groups.at(static_cast<std::size_t>(group_index_of_node(node)));
+}
+
+int ClusterSpec::site_of_node(int node) const {
+  for (std::size_t i = 0; i < sites.size(); ++i)
+    if (node >= sites[i].first_node && node < sites[i].first_node + sites[i].nodes) return static_cast<int>(i);
+  return sites.empty() ? 0 : static_cast<int>(sites.size()) - 1;
 }
 
 int ClusterSpec::group_index_of_node(int node) const {

@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "strategy/hardware_profile.hpp"
+#include "strategy/outer.hpp"
 #include "strategy/program.hpp"
 #include "strategy/validation_error.hpp"
 
@@ -62,6 +63,13 @@ struct NodeGroup {
   NicParameters nic;
 };
 
+// A run of consecutive nodes in one datacenter; sites are joined by the cluster's WAN.
+struct SiteSpec {
+  std::string name;
+  int first_node = 0;
+  int nodes = 0;
+};
+
 struct ClusterSpec {
   std::string gpu;  // as written (built-in name or path)
   HardwareProfile profile;
@@ -72,10 +80,14 @@ struct ClusterSpec {
   NicParameters nic;
   FabricSpec fabric;
   std::vector<NodeGroup> node_groups;  // always at least one, covering every node in order
+  std::vector<SiteSpec> sites;         // always at least one, covering every node in order
+  LinkParameters wan;                  // between sites (bandwidth 0 with a single site)
 
   int gpus() const { return nodes * gpus_per_node; }
   const NodeGroup& group_of_node(int node) const;
   int group_index_of_node(int node) const;
+  int site_of_node(int node) const;
+  bool has_wan() const { return sites.size() > 1; }
   bool is_cpu() const { return profile.backend == "cpu"; }
 };
 
@@ -98,6 +110,7 @@ struct StrategySpec {
   double grad_bucket_bytes = 25e6;
   bool overlap_grad_reduce = true;
   CollectiveAlgorithm collective_algorithm = CollectiveAlgorithm::Auto;
+  OuterSpec outer;  // low-communication training (strategy/outer.hpp); method none by default
 
   // Micro-batches each pipeline runs per step: global_batch / (micro_batch * dp).
   int micro_batches() const { return global_batch / (micro_batch * dp); }

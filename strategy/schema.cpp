@@ -179,6 +179,18 @@ Table build_table() {
   t.add("cluster.node_groups[].gpu", Type::String,
         "hardware profile of this group's GPUs (default: cluster.gpu)");
   add_link_keys(t, "cluster.node_groups[].", true);
+  t.add("cluster.sites", Type::SectionList,
+        "optional sites (datacenters) in node order whose counts sum to nodes; traffic between "
+        "sites crosses cluster.wan (each site has one WAN uplink and downlink)");
+  t.add("cluster.sites[].name", Type::String, "the site's name, shown in reports (default site<i>)");
+  at_least(t.add("cluster.sites[].nodes", Type::Integer, "nodes in this site"), 1).required = true;
+  t.add("cluster.wan", Type::Section,
+        "the wide-area link between sites (required with two or more sites): every site reaches "
+        "the others through its own uplink and downlink of this bandwidth");
+  with_unit(t.add("cluster.wan.bandwidth", Type::Bandwidth,
+                  "bandwidth of each site's WAN link, per direction"),
+            "Gbps");
+  with_unit(t.add("cluster.wan.latency", Type::Duration, "one-way latency between two sites"), "ms");
 
   // ---- strategy ----------------------------------------------------------------------------
   t.add("strategy", Type::Section, "how the model is split and trained");
@@ -251,6 +263,67 @@ Table build_table() {
                             "algorithm for the data-parallel collectives"),
                       "auto"),
          {"auto", "ring", "tree", "hierarchical"});
+  t.add("strategy.outer", Type::Section,
+        "low-communication training: workers are the data-parallel replicas (W = dp), train "
+        "locally (no gradient all-reduce across workers) and meet every inner_steps steps "
+        "(OPTIMIZERS.md, outer optimizers)");
+  one_of(with_default(t.add("strategy.outer.method", Type::Choice,
+                            "none: synchronous data parallelism; snoo: one worker, Nesterov step on "
+                            "(slow - fast) every K steps; diloco: all-reduce of fp32 pseudo-gradients "
+                            "every H steps, outer Nesterov SGD; streaming-diloco: one fragment at a "
+                            "time every H/fragments steps, overlapped with delay steps, optionally "
+                            "quantized; noloco: averaging within seeded random groups of group_size, "
+                            "no all-reduce"),
+                      "none"),
+         {"none", "snoo", "diloco", "streaming-diloco", "noloco"});
+  at_least(with_unit(with_default(t.add("strategy.outer.inner_steps", Type::Integer,
+                                        "inner steps between two synchronisations of the same "
+                                        "parameters (H; K for SNOO); defaults snoo 28, diloco 500, "
+                                        "streaming-diloco 100, noloco 50"),
+                                  "by method"),
+                     "steps"),
+           1);
+  at_least(with_default(t.add("strategy.outer.outer_lr", Type::Number,
+                              "outer learning rate; defaults snoo 0.68, diloco 0.7, "
+                              "streaming-diloco 0.7, noloco 0.7"),
+                        "by method"),
+           0);
+  at_least(with_default(t.add("strategy.outer.momentum", Type::Number,
+                              "outer momentum (Nesterov for snoo and the DiLoCo family, heavy-ball "
+                              "for noloco); defaults snoo 0.37, diloco 0.9, streaming-diloco 0.9, "
+                              "noloco 0.5"),
+                        "by method"),
+           0)
+      .maximum = 1;
+  at_least(with_default(t.add("strategy.outer.fragments", Type::Integer,
+                              "streaming-diloco: contiguous, equal parts of each rank's parameters, "
+                              "synchronised one at a time (at most model.layers; must divide "
+                              "inner_steps)"),
+                        "4"),
+           1);
+  at_least(with_unit(with_default(t.add("strategy.outer.delay", Type::Integer,
+                                        "streaming-diloco: inner steps a fragment's exchange "
+                                        "overlaps before its outer update is applied (tau; less "
+                                        "than inner_steps / fragments; 0 = blocking)"),
+                                  "1"),
+                     "steps"),
+           0);
+  at_least(with_default(t.add("strategy.outer.mix", Type::Number,
+                              "streaming-diloco: alpha in theta = (1 - alpha) * global + alpha * "
+                              "local after a fragment's outer update"),
+                        "0.5"),
+           0)
+      .maximum = 1;
+  one_of(with_default(t.add("strategy.outer.quantize", Type::Choice,
+                            "streaming-diloco: exchanged values as fp8 (E4M3, 1 byte) or int4 "
+                            "(0.5 byte), each block of 256 with an fp32 scale, accumulated in "
+                            "fp32; none = fp32"),
+                      "none"),
+         {"none", "fp8", "int4"});
+  at_least(with_default(t.add("strategy.outer.group_size", Type::Integer,
+                              "noloco: workers averaged together at each outer step (divides dp)"),
+                        "2"),
+           2);
 
   // ---- training ----------------------------------------------------------------------------
   t.add("training", Type::Section,
@@ -259,7 +332,8 @@ Table build_table() {
                            "tokens to train on, for the time and GPU-hours to train"),
                      "tokens"),
            1);
-  at_least(with_default(t.add("training.steps", Type::Integer, "optimizer steps to run"), "100"),
+  at_least(with_default(t.add("training.steps", Type::Integer,
+                                "optimizer steps to run (inner steps with strategy.outer)"), "100"),
            1);
   at_least(t.add("training.lr", Type::Number,
                  "peak learning rate; overrides the optimizer's default"),
