@@ -71,10 +71,11 @@ bool fold_translation(const ClusterTopology& topology, const std::vector<Transfe
     last = std::max({last, topology.node_of(t.source), topology.node_of(t.destination)});
   }
   const int span = last - first + 1;
-  if (first % per_leaf != 0 || span < 3 * per_leaf) return false;
+  const int site = topology.site_of(first);
+  if ((first - topology.site_first_node(site)) % per_leaf != 0 || span < 3 * per_leaf) return false;
   const int group = topology.node_group_of(first);
   for (int node = first; node <= last; ++node)
-    if (topology.node_group_of(node) != group) return false;
+    if (topology.node_group_of(node) != group || topology.site_of(node) != site) return false;
   // Signed cyclic shift from source node to destination node, in (-span/2, span/2].
   auto shift_of = [&](const Transfer& t) {
     int delta = topology.node_of(t.destination) - topology.node_of(t.source);
@@ -197,7 +198,12 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
           append_folding(phase, "translation", exact);
         }
       }
-      if (inter.size() > options.flow_budget) {
+      // Sampling keeps the first nodes in plan order, which would drop WAN crossings: patterns
+      // that cross sites are simulated whole.
+      const bool crosses_sites = std::any_of(inter.begin(), inter.end(), [&](const Transfer& t) {
+        return topology.site_of(topology.node_of(t.source)) != topology.site_of(topology.node_of(t.destination));
+      });
+      if (inter.size() > options.flow_budget && !crosses_sites) {
         inter = sample_nodes(topology, inter, options.flow_budget);
         append_folding(phase, "sampled", false);
       }

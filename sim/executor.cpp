@@ -7,8 +7,10 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <limits>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -270,7 +272,8 @@ class Executor {
     key = key * 1009ull + static_cast<std::uint64_t>(occurrence);
     return key;
   }
-  void compute_breakdown(ExecutionResult& result);
+  void compute_breakdown(ExecutionResult& result, double inner_end);
+  void compute_wan_traffic(ExecutionResult& result);
 
   const strategy::Scenario& scenario_;
   ExecutorOptions options_;
@@ -817,7 +820,46 @@ void Executor::prepare_collectives() {
   link_acquisitions_.assign(topology_.link_count(), 0);
 }
 
-void Executor::compute_breakdown(ExecutionResult& result) {
+// The outer synchronisation of one simulated rank (ops with period > 1): see executor.hpp.
+OuterTiming outer_timing_of(const RankActor& actor) {
+  OuterTiming t;
+  double exchange_start = std::numeric_limits<double>::infinity();
+  double exchange_end = 0;
+  double outer_end = 0;
+  for (const Op& op : actor.ops()) {
+    if (op.type == OpType::Marker) continue;
+    if (op.period <= 1) {
+      t.inner_step_s = std::max(t.inner_step_s, actor.end(op.id));
+      continue;
+    }
+    t.present = true;
+    t.period = std::max(t.period, static_cast<int>(op.period));
+    t.overlap_steps = std::max(t.overlap_steps, static_cast<int>(op.overlap_steps));
+    outer_end = std::max(outer_end, actor.end(op.id));
+    if (op.type == OpType::Compute) {
+      t.update_s += actor.end(op.id) - actor.start(op.id);
+    } else {
+      exchange_start = std::min(exchange_start, actor.start(op.id));
+      exchange_end = std::max(exchange_end, actor.end(op.id));
+    }
+  }
+  if (!t.present) {
+    t.inner_step_s = actor.end(actor.step_end_op());
+    t.sync_step_s = t.inner_step_s;
+    return t;
+  }
+  if (exchange_end > 0) t.exchange_s = exchange_end - exchange_start;
+  if (t.overlap_steps == 0)
+    t.exposed_s = std::max(0.0, std::max(outer_end, actor.end(actor.step_end_op())) - t.inner_step_s);
+  else
+    t.exposed_s = std::max(0.0, exchange_end - t.overlap_steps * t.inner_step_s) + t.update_s;
+  t.sync_step_s = t.inner_step_s + t.exposed_s;
+  return t;
+}
+
+double average_step_of(const OuterTiming& t) { return t.inner_step_s + t.exposed_s / t.period; }
+
+void Executor::compute_breakdown(ExecutionResult& result, double inner_end) {
   const RankActor& actor = *actors_[static_cast<std::size_t>(result.critical_class)];
   const auto& ops = actor.ops();
   Breakdown& b = result.breakdown;
@@ -858,9 +900,16 @@ void Executor::compute_breakdown(ExecutionResult& result) {
     }
   };
   for (const Op& op : ops) {
-    if (op.stream != Stream::Compute) continue;
+    if (op.stream != Stream::Compute || op.period > 1) continue;
     if (op.type == OpType::Marker) {
-      if (op.code == OpCode::StepEnd) attribute_gap(op, cursor, actor.end(op.id));
+      if (op.code == OpCode::StepEnd) {
+        // The inner step ends with its last op of period 1; outer ops are accounted separately.
+        Op inner = op;
+        inner.deps.clear();
+        for (std::uint32_t dep : op.deps)
+          if (ops[dep].period <= 1) inner.deps.push_back(dep);
+        attribute_gap(inner, cursor, inner_end);
+      }
       continue;
     }
     attribute_gap(op, cursor, actor.start(op.id));
@@ -871,8 +920,112 @@ void Executor::compute_breakdown(ExecutionResult& result) {
       b.compute += busy;
     cursor = actor.end(op.id);
   }
+  b.outer_sync = result.outer.present ? result.outer.exposed_s / result.outer.period : 0;
   // Floating-point residue: the parts must sum to the step time exactly.
   b.compute += result.step_time_s - b.total();
+}
+
+void Executor::compute_wan_traffic(ExecutionResult& result) {
+  WanTraffic& wan = result.wan;
+  wan.present = topology_.has_wan();
+  if (!wan.present) return;
+  const auto& layout = program_.layout;
+  const int sites = topology_.sites();
+  // Bytes per WAN link direction: [0, sites) uplinks, [sites, 2 sites) downlinks.
+  std::vector<double> inner(2 * static_cast<std::size_t>(sites), 0.0);
+  std::vector<double> outer(2 * static_cast<std::size_t>(sites), 0.0);
+  auto site_of_rank = [&](int rank) { return topology_.site_of(layout.node_of(rank)); };
+  auto count = [&](const strategy::CollectivePlan& plan, std::vector<double>& links) {
+    for (const auto& phase : plan.phases)
+      for (const Transfer& t : phase.transfers) {
+        const int a = site_of_rank(t.source);
+        const int b = site_of_rank(t.destination);
+        if (a == b) continue;
+        links[static_cast<std::size_t>(a)] += t.bytes * phase.repeat;
+        links[static_cast<std::size_t>(sites + b)] += t.bytes * phase.repeat;
+      }
+  };
+  auto spans_sites = [&](const std::vector<int>& group) {
+    for (int rank : group)
+      if (site_of_rank(rank) != site_of_rank(group.front())) return true;
+    return false;
+  };
+  auto node_of = [&](int rank) { return layout.node_of(rank); };
+  // One simulated actor per stage tells which algorithm each op's collective ran with.
+  std::vector<const RankActor*> actor_of_stage(static_cast<std::size_t>(layout.pp()), nullptr);
+  for (const auto& actor : actors_) {
+    const int stage = program_.classes[static_cast<std::size_t>(actor->class_id())].pipeline_stage;
+    if (actor_of_stage[static_cast<std::size_t>(stage)] == nullptr) actor_of_stage[static_cast<std::size_t>(stage)] = actor.get();
+  }
+  std::map<std::tuple<int, int, int, std::uint64_t, int>, std::vector<double>> cache;
+  for (int stage = 0; stage < layout.pp(); ++stage) {
+    const RankActor* actor = actor_of_stage[static_cast<std::size_t>(stage)];
+    if (actor == nullptr) continue;
+    for (const Op& op : program_.stage_ops[static_cast<std::size_t>(stage)]) {
+      const bool send = op.code == OpCode::PpSendActivation || op.code == OpCode::PpSendGradient;
+      const bool cp_exchange = op.type == OpType::SendRecv && (op.peer == PeerKind::NextContext || op.peer == PeerKind::PreviousContext);
+      if (op.type != OpType::Collective && !send && !cp_exchange) continue;
+      std::vector<double>& links = op.period > 1 ? outer : inner;
+      const CollectivePrep* prep = actor->collective_prep[op.id];
+      const CollectiveAlgorithm algorithm = prep != nullptr ? prep->algorithm : CollectiveAlgorithm::Ring;
+      const GroupKind kind = cp_exchange ? GroupKind::Context : op.group;
+      const auto key = std::make_tuple(stage, static_cast<int>(send ? 100 + static_cast<int>(op.peer) : static_cast<int>(kind)),
+                                       static_cast<int>(algorithm) * 16 + static_cast<int>(op.collective), bits_of(op.bytes),
+                                       cp_exchange ? 1 : 0);
+      auto [it, inserted] = cache.try_emplace(key);
+      if (inserted) {
+        it->second.assign(2 * static_cast<std::size_t>(sites), 0.0);
+        if (send) {
+          strategy::CollectivePlan plan;
+          strategy::CollectivePhase phase;
+          for (int rank = 0; rank < layout.world_size(); ++rank)
+            if (layout.coordinates(rank).pp == stage) phase.transfers.push_back({rank, peer_of(rank, op.peer), op.bytes});
+          plan.phases.push_back(std::move(phase));
+          count(plan, it->second);
+        } else {
+          for (const auto& group : layout.all_groups(kind)) {
+            // Each instance once: on the stage of its first member (groups spanning stages appear
+            // in several stages' programs).
+            if (layout.coordinates(group.front()).pp != stage || group.size() < 2 || !spans_sites(group)) continue;
+            if (cp_exchange) {
+              strategy::CollectivePlan plan;
+              strategy::CollectivePhase phase;
+              for (std::size_t i = 0; i < group.size(); ++i)
+                phase.transfers.push_back({group[i], group[(i + 1) % group.size()], op.bytes});
+              plan.phases.push_back(std::move(phase));
+              count(plan, it->second);
+            } else {
+              count(strategy::plan_collective(op.collective, algorithm, group, op.bytes, node_of), it->second);
+            }
+          }
+        }
+      }
+      for (std::size_t i = 0; i < links.size(); ++i) links[i] += it->second[i];
+    }
+  }
+  auto total = [&](const std::vector<double>& links) {
+    double sum = 0;
+    for (int site = 0; site < sites; ++site) sum += links[static_cast<std::size_t>(site)];
+    return sum;
+  };
+  wan.inner_bytes_per_step = total(inner);
+  wan.inner_busiest_link_bytes = *std::max_element(inner.begin(), inner.end());
+  wan.sync_bytes = total(outer);
+  wan.sync_busiest_link_bytes = *std::max_element(outer.begin(), outer.end());
+  const OuterTiming& t = result.outer;
+  const double period = t.present ? t.period : 1;
+  wan.bytes_per_step = wan.inner_bytes_per_step + wan.sync_bytes / period;
+  // The compute an exchange can hide behind: the inner step without its exposed communication.
+  const Breakdown& b = result.breakdown;
+  const double window = b.compute + b.optimizer + b.bubble;
+  if (window > 0) {
+    wan.peak_bandwidth_bytes_per_s =
+        std::max(wan.inner_busiest_link_bytes / window,
+                 wan.sync_busiest_link_bytes / (std::max(1, t.overlap_steps) * window));
+  }
+  if (result.step_time_s > 0)
+    wan.average_bandwidth_bytes_per_s =
+        (wan.inner_busiest_link_bytes + wan.sync_busiest_link_bytes / period) / result.step_time_s;
 }
 
 ExecutionResult Executor::run() {
@@ -918,21 +1071,26 @@ ExecutionResult Executor::run() {
     timing.ranks = static_cast<int>(rank_class.ranks.size());
     timing.pipeline_stage = rank_class.pipeline_stage;
     timing.node_group = rank_class.node_group;
+    timing.site = rank_class.site;
     timing.step_end_s = actor->end(actor->step_end_op());
     double flops = 0;
     for (const Op& op : actor->ops())
       if (op.type == OpType::Compute) {
-        timing.compute_busy_s += actor->end(op.id) - actor->start(op.id);
-        flops += op.flops;
+        // Outer ops run once every `period` steps: per step they count 1/period.
+        timing.compute_busy_s += (actor->end(op.id) - actor->start(op.id)) / std::max(1, static_cast<int>(op.period));
+        flops += op.flops / std::max(1, static_cast<int>(op.period));
       }
     result.executed_flops += flops * static_cast<double>(rank_class.ranks.size());
-    if (timing.step_end_s > result.step_time_s) {
-      result.step_time_s = timing.step_end_s;
+    const OuterTiming outer = outer_timing_of(*actor);
+    if (result.classes.empty() || average_step_of(outer) > result.step_time_s) {
+      result.step_time_s = average_step_of(outer);
       result.critical_class = timing.class_id;
+      result.outer = outer;
     }
     result.classes.push_back(timing);
   }
-  compute_breakdown(result);
+  compute_breakdown(result, result.outer.inner_step_s);
+  compute_wan_traffic(result);
   if (options_.record_trace) {
     std::size_t total = 0;
     for (const auto& actor : actors_) total += actor->ops().size();

@@ -37,6 +37,15 @@
 // midway is counted in ExecutorStatistics::replays_overlapped — the only inexact case). Tensor-
 // parallel collectives on NVLink, thousands per step, are almost all replays.
 //
+// Outer synchronisation (ops with period > 1, strategy.outer): the step is simulated with its
+// outer ops, and the time per step is the average over a period: the inner step (every op of
+// period 1) plus what one sync exposes divided by the period. A blocking sync (overlap_steps 0)
+// exposes everything from the end of the inner step to the end of the outer ops; an overlapped
+// one (Streaming DiLoCo) started at the beginning of the step and may run for overlap_steps inner
+// steps before its update waits for it: it exposes max(0, exchange end - overlap_steps x inner
+// step) plus the update's compute. The critical class is the one with the longest average step;
+// the breakdown covers its inner step plus `outer_sync` (the exposed time / period).
+//
 // Breakdown (critical class = the one whose StepEnd is last; its StepEnd is the step time): the
 // compute stream of that class is either busy — compute (forward, backward, recompute) or the
 // optimizer step — or idle waiting for the op that the next compute op (or StepEnd) depended on
@@ -64,9 +73,42 @@ struct Breakdown {
   double exposed_cp_comm = 0;
   double bubble = 0;
   double optimizer = 0;
+  double outer_sync = 0;  // strategy.outer: one sync's exposed time divided by its period
   double total() const {
-    return compute + exposed_tp_comm + exposed_dp_comm + exposed_pp_comm + exposed_cp_comm + bubble + optimizer;
+    return compute + exposed_tp_comm + exposed_dp_comm + exposed_pp_comm + exposed_cp_comm + bubble + optimizer +
+           outer_sync;
   }
+};
+
+// Outer synchronisation (strategy.outer): the program's ops with period > 1 run once every
+// `period` inner steps. Times of the critical class.
+struct OuterTiming {
+  bool present = false;     // the program has outer ops
+  int period = 1;           // inner steps between two syncs
+  int overlap_steps = 0;    // inner steps an exchange overlaps (Streaming DiLoCo's delay)
+  double inner_step_s = 0;  // a step without outer ops
+  double exchange_s = 0;    // one sync's communication, start to end (0 without workers to meet)
+  double update_s = 0;      // one outer update's compute
+  double exposed_s = 0;     // what one sync adds to the inner step that waits for it
+  double sync_step_s = 0;   // inner_step_s + exposed_s: the step that waits for a sync
+};
+
+// Traffic over the wide-area links between sites (cluster.sites), counted over every rank of
+// the cluster from the unfolded collective plans (the algorithms the executor chose).
+struct WanTraffic {
+  bool present = false;                 // the cluster has two or more sites
+  double inner_bytes_per_step = 0;      // summed over every WAN link direction, per inner step
+  double inner_busiest_link_bytes = 0;  // on the busiest WAN link direction, per inner step
+  double sync_bytes = 0;                // one outer sync, summed over every WAN link direction
+  double sync_busiest_link_bytes = 0;   // one outer sync, on the busiest WAN link direction
+  double bytes_per_step = 0;            // average: inner + sync / period
+  // The WAN bandwidth at which every exchange fits in the compute it may overlap (busiest link
+  // direction): the inner step's traffic within the inner step's compute (compute + optimizer +
+  // bubble of the breakdown: the step without exposed communication), one sync's within
+  // max(1, overlap_steps) of those. Below it the WAN stalls training (or, for a blocking sync,
+  // one sync takes longer than an inner step).
+  double peak_bandwidth_bytes_per_s = 0;
+  double average_bandwidth_bytes_per_s = 0;  // busiest link direction, per average step
 };
 
 struct ClassTiming {
@@ -75,7 +117,8 @@ struct ClassTiming {
   int ranks = 1;            // ranks the class stands for
   int pipeline_stage = 0;
   int node_group = 0;
-  double step_end_s = 0;
+  int site = 0;
+  double step_end_s = 0;    // the simulated step (with its outer ops, if any)
   double compute_busy_s = 0;
 };
 
@@ -95,8 +138,10 @@ struct ExecutorStatistics {
 };
 
 struct ExecutionResult {
-  double step_time_s = 0;
+  double step_time_s = 0;  // with outer ops: the average step (inner step + exposed sync / period)
   Breakdown breakdown;
+  OuterTiming outer;
+  WanTraffic wan;
   int critical_class = 0;
   std::vector<ClassTiming> classes;
   std::vector<report::TraceRecord> trace;  // every op of every simulated rank

@@ -91,6 +91,9 @@ SimulationResult simulate_in_process(const strategy::Scenario& scenario, const S
     const auto& strategy = *scenario.strategy;
     result.step_time_s = execution.step_time_s;
     result.breakdown = execution.breakdown;
+    result.outer_method = std::string(strategy::to_string(strategy.outer.method));
+    result.outer = execution.outer;
+    result.wan = execution.wan;
     result.classes = std::move(execution.classes);
     result.statistics = std::move(execution.statistics);
     result.trace = std::move(execution.trace);
@@ -206,7 +209,25 @@ json result_to_json(const SimulationResult& r) {
                       {"exposed_pp_comm", r.breakdown.exposed_pp_comm},
                       {"exposed_cp_comm", r.breakdown.exposed_cp_comm},
                       {"bubble", r.breakdown.bubble},
-                      {"optimizer", r.breakdown.optimizer}};
+                      {"optimizer", r.breakdown.optimizer},
+                      {"outer_sync", r.breakdown.outer_sync}};
+  if (r.outer.present || r.outer_method != "none")
+    j["outer"] = {{"method", r.outer_method},
+                  {"period_steps", r.outer.period},
+                  {"overlap_steps", r.outer.overlap_steps},
+                  {"inner_step_s", r.outer.inner_step_s},
+                  {"exchange_s", r.outer.exchange_s},
+                  {"update_s", r.outer.update_s},
+                  {"exposed_s", r.outer.exposed_s},
+                  {"sync_step_s", r.outer.sync_step_s}};
+  if (r.wan.present)
+    j["wan"] = {{"bytes_per_step", r.wan.bytes_per_step},
+                {"inner_bytes_per_step", r.wan.inner_bytes_per_step},
+                {"inner_busiest_link_bytes", r.wan.inner_busiest_link_bytes},
+                {"sync_bytes", r.wan.sync_bytes},
+                {"sync_busiest_link_bytes", r.wan.sync_busiest_link_bytes},
+                {"peak_bandwidth_Bps", r.wan.peak_bandwidth_bytes_per_s},
+                {"average_bandwidth_Bps", r.wan.average_bandwidth_bytes_per_s}};
   if (r.training_days) {
     j["days"] = *r.training_days;
     j["gpu_hours"] = *r.training_gpu_hours;
@@ -218,6 +239,7 @@ json result_to_json(const SimulationResult& r) {
                        {"ranks", c.ranks},
                        {"pipeline_stage", c.pipeline_stage},
                        {"node_group", c.node_group},
+                       {"site", c.site},
                        {"step_end_s", c.step_end_s},
                        {"compute_busy_s", c.compute_busy_s}});
   j["classes"] = classes;
@@ -292,6 +314,30 @@ SimulationResult result_from_json(const json& j) {
   r.breakdown.exposed_cp_comm = b.at("exposed_cp_comm").get<double>();
   r.breakdown.bubble = b.at("bubble").get<double>();
   r.breakdown.optimizer = b.at("optimizer").get<double>();
+  r.breakdown.outer_sync = b.value("outer_sync", 0.0);
+  if (j.contains("outer")) {
+    const json& o = j.at("outer");
+    r.outer_method = o.value("method", "none");
+    r.outer.period = o.value("period_steps", 1);
+    r.outer.present = r.outer.period > 1 || r.outer_method != "none";
+    r.outer.overlap_steps = o.value("overlap_steps", 0);
+    r.outer.inner_step_s = o.value("inner_step_s", 0.0);
+    r.outer.exchange_s = o.value("exchange_s", 0.0);
+    r.outer.update_s = o.value("update_s", 0.0);
+    r.outer.exposed_s = o.value("exposed_s", 0.0);
+    r.outer.sync_step_s = o.value("sync_step_s", 0.0);
+  }
+  if (j.contains("wan")) {
+    const json& w = j.at("wan");
+    r.wan.present = true;
+    r.wan.bytes_per_step = w.value("bytes_per_step", 0.0);
+    r.wan.inner_bytes_per_step = w.value("inner_bytes_per_step", 0.0);
+    r.wan.inner_busiest_link_bytes = w.value("inner_busiest_link_bytes", 0.0);
+    r.wan.sync_bytes = w.value("sync_bytes", 0.0);
+    r.wan.sync_busiest_link_bytes = w.value("sync_busiest_link_bytes", 0.0);
+    r.wan.peak_bandwidth_bytes_per_s = w.value("peak_bandwidth_Bps", 0.0);
+    r.wan.average_bandwidth_bytes_per_s = w.value("average_bandwidth_Bps", 0.0);
+  }
   if (j.contains("days")) {
     r.training_days = j.at("days").get<double>();
     r.training_gpu_hours = j.at("gpu_hours").get<double>();
@@ -303,6 +349,7 @@ SimulationResult result_from_json(const json& j) {
     t.ranks = c.at("ranks").get<int>();
     t.pipeline_stage = c.at("pipeline_stage").get<int>();
     t.node_group = c.at("node_group").get<int>();
+    t.site = c.value("site", 0);
     t.step_end_s = c.at("step_end_s").get<double>();
     t.compute_busy_s = c.at("compute_busy_s").get<double>();
     r.classes.push_back(t);

@@ -63,6 +63,9 @@ struct SimulationResult {
   double hardware_tflops_per_gpu = 0;  // every FLOP executed, recomputation included
   MemorySummary memory;
   Breakdown breakdown;
+  std::string outer_method = "none";  // strategy.outer.method
+  OuterTiming outer;                  // when the program has outer ops (strategy.outer)
+  WanTraffic wan;                     // when the cluster has sites (cluster.sites)
   std::optional<double> training_days;
   std::optional<double> training_gpu_hours;
   std::vector<ClassTiming> classes;
@@ -135,7 +138,8 @@ YAML::Node best_scenario_document(const SweepResult& point);
 
 // The result as `simrun --json` prints it (training: step_time_s, tokens_per_s, mfu,
 // model_tflops_per_gpu, hardware_tflops_per_gpu, gpus, memory{...}, breakdown_s{...},
-// time_to_train{days, gpu_hours} when training.tokens is set, classes, statistics; collective:
+// time_to_train{days, gpu_hours} when training.tokens is set, outer{...} with strategy.outer,
+// wan{...} with cluster.sites, classes, statistics; collective:
 // kind, gpus, collective[{size_bytes, algorithm, time_s, algbw_GBps, busbw_GBps, candidates}]).
 // The trace is not included.
 nlohmann::json result_to_json(const SimulationResult& result);

@@ -33,6 +33,9 @@ std::string scenario_summary(const strategy::Scenario& scenario) {
                      ", " + std::to_string(c.nodes) + " x " + std::to_string(c.gpus_per_node) + ", " +
                      std::string(strategy::to_string(c.fabric.topology));
   if (c.node_groups.size() > 1) text += ", " + std::to_string(c.node_groups.size()) + " node groups";
+  if (c.has_wan())
+    text += ", " + std::to_string(c.sites.size()) + " sites over a " + strategy::format_bandwidth(c.wan.bandwidth_bytes_per_s) +
+            " / " + strategy::format_duration(c.wan.latency_s) + " WAN";
   text += ")";
   if (scenario.strategy) {
     const auto& s = *scenario.strategy;
@@ -43,6 +46,14 @@ std::string scenario_summary(const strategy::Scenario& scenario) {
                           s.micro_batch, s.global_batch, s.micro_batches(),
                           std::string(strategy::to_string(s.recompute)).c_str(), s.sequence_parallel ? ", SP" : "",
                           s.zero, std::string(strategy::to_string(s.precision)).c_str());
+    if (s.outer.enabled()) {
+      text += ", outer " + std::string(strategy::to_string(s.outer.method)) + " (H " + std::to_string(s.outer.inner_steps);
+      if (s.outer.method == strategy::OuterMethod::StreamingDiLoCo)
+        text += printf_string(", %d fragments, delay %d, %s", s.outer.fragments, s.outer.delay,
+                              std::string(strategy::to_string(s.outer.quantize)).c_str());
+      if (s.outer.method == strategy::OuterMethod::NoLoCo) text += ", groups of " + std::to_string(s.outer.group_size);
+      text += ")";
+    }
   }
   return text;
 }
@@ -86,10 +97,33 @@ std::string format_result(const strategy::Scenario& scenario, const SimulationRe
       {"compute", b.compute},           {"exposed TP comm", b.exposed_tp_comm},
       {"exposed DP comm", b.exposed_dp_comm}, {"exposed PP comm", b.exposed_pp_comm},
       {"exposed CP comm", b.exposed_cp_comm}, {"pipeline bubble", b.bubble},
-      {"optimizer", b.optimizer}};
-  for (const auto& [name, seconds] : parts)
+      {"optimizer", b.optimizer},             {"outer sync", b.outer_sync}};
+  for (const auto& [name, seconds] : parts) {
+    if (!r.outer.present && std::string(name) == "outer sync") continue;
     out << printf_string("    %-20s %12s  %5.1f %%\n", name, strategy::format_duration(seconds).c_str(),
                          r.step_time_s > 0 ? 100 * seconds / r.step_time_s : 0.0);
+  }
+  if (r.outer.present) {
+    const OuterTiming& o = r.outer;
+    out << printf_string("\n  outer synchronisation (%s, every %d inner steps%s)\n", r.outer_method.c_str(), o.period,
+                         o.overlap_steps > 0 ? printf_string(", overlapping %d", o.overlap_steps).c_str() : "");
+    out << printf_string("    %-20s %12s\n", "inner step", strategy::format_duration(o.inner_step_s).c_str());
+    out << printf_string("    %-20s %12s  (exchange; the update %s)\n", "one sync",
+                         strategy::format_duration(o.exchange_s).c_str(), strategy::format_duration(o.update_s).c_str());
+    out << printf_string("    %-20s %12s  (the step that waits for it: %s)\n", "exposed per sync",
+                         strategy::format_duration(o.exposed_s).c_str(), strategy::format_duration(o.sync_step_s).c_str());
+    out << printf_string("    %-20s %12s  (average)\n", "time per step", strategy::format_duration(r.step_time_s).c_str());
+  }
+  if (r.wan.present) {
+    const WanTraffic& w = r.wan;
+    out << "\n  wide-area link (between sites)\n";
+    out << printf_string("    %-20s %12s  (inner step %s, one sync %s)\n", "bytes per step",
+                         strategy::format_bytes(w.bytes_per_step).c_str(),
+                         strategy::format_bytes(w.inner_bytes_per_step).c_str(), strategy::format_bytes(w.sync_bytes).c_str());
+    out << printf_string("    %-20s %12s  (busiest link direction)\n", "peak bandwidth need",
+                         strategy::format_bandwidth(w.peak_bandwidth_bytes_per_s).c_str());
+    out << printf_string("    %-20s %12s\n", "average bandwidth", strategy::format_bandwidth(w.average_bandwidth_bytes_per_s).c_str());
+  }
   if (r.training_days)
     out << printf_string("\n  time to train %.3g tokens: %.1f days, %.0f GPU-hours\n", *scenario.training.tokens,
                          *r.training_days, *r.training_gpu_hours);
@@ -128,14 +162,21 @@ std::string format_sweep(const std::vector<SweepResult>& results) {
                            strategy::format_duration(row.time_s).c_str(), row.busbw_bytes_per_s / 1e9);
     }
   } else {
-    out << printf_string("%-*s %12s %12s %7s %12s  %s\n", static_cast<int>(width), "configuration", "step time",
-                         "tokens/s", "MFU", "memory/GPU", "");
+    const bool wan = std::any_of(simulated.begin(), simulated.end(), [](auto* p) { return p->result.wan.present; });
+    out << printf_string("%-*s %12s %12s %7s %12s", static_cast<int>(width), "configuration", "step time",
+                         "tokens/s", "MFU", "memory/GPU");
+    if (wan) out << printf_string(" %12s %12s %12s", "WAN/step", "peak WAN bw", "sync time");
+    out << "\n";
     for (const SweepResult* p : simulated) {
       const SimulationResult& r = p->result;
-      out << printf_string("%-*s %12s %12.0f %6.1f%% %12s  %s\n", static_cast<int>(width), overrides_text(p).c_str(),
+      out << printf_string("%-*s %12s %12.0f %6.1f%% %12s", static_cast<int>(width), overrides_text(p).c_str(),
                            strategy::format_duration(r.step_time_s).c_str(), r.tokens_per_s, 100 * r.mfu,
-                           strategy::format_bytes(r.memory.peak_bytes_per_gpu).c_str(),
-                           p->feasible ? "" : "does not fit");
+                           strategy::format_bytes(r.memory.peak_bytes_per_gpu).c_str());
+      if (wan)
+        out << printf_string(" %12s %12s %12s", strategy::format_bytes(r.wan.bytes_per_step).c_str(),
+                             strategy::format_bandwidth(r.wan.peak_bandwidth_bytes_per_s).c_str(),
+                             r.outer.present ? strategy::format_duration(r.outer.exchange_s).c_str() : "-");
+      out << "  " << (p->feasible ? "" : "does not fit") << "\n";
     }
   }
   if (!failed.empty()) {

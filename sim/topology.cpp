@@ -15,6 +15,8 @@ std::string TopologyLink::name() const {
     case LinkKind::FabricUp: return "fabric-up-" + std::to_string(owner);
     case LinkKind::FabricDown: return "fabric-down-" + std::to_string(owner);
     case LinkKind::Loopback: return "loopback";
+    case LinkKind::WanUp: return "wan-up-site" + std::to_string(owner);
+    case LinkKind::WanDown: return "wan-down-site" + std::to_string(owner);
   }
   return "link";
 }
@@ -40,11 +42,33 @@ ClusterTopology::ClusterTopology(const strategy::ClusterSpec& cluster)
     max_nics_ = std::max(max_nics_, count);
     nic_offset_[static_cast<std::size_t>(node) + 1] = nic_offset_[static_cast<std::size_t>(node)] + count;
   }
+  // Sites in node order (one covering everything without cluster.sites), leaves within sites.
+  site_of_node_.assign(static_cast<std::size_t>(nodes_), 0);
+  site_first_node_.assign(1, 0);
+  for (const strategy::SiteSpec& site : cluster.sites) {
+    if (site.nodes <= 0) continue;
+    const int index = static_cast<int>(site_first_node_.size()) - 1;
+    for (int node = site.first_node; node < std::min(nodes_, site.first_node + site.nodes); ++node)
+      site_of_node_[static_cast<std::size_t>(node)] = index;
+    site_first_node_.push_back(std::min(nodes_, site.first_node + site.nodes));
+  }
+  if (site_first_node_.back() != nodes_) site_first_node_.assign({0, nodes_});  // no sites given
+  leaf_of_node_.assign(static_cast<std::size_t>(nodes_), 0);
+  leaf_first_node_.clear();
+  for (int site = 0; site < sites(); ++site) {
+    for (int node = site_first_node(site); node < site_first_node_[static_cast<std::size_t>(site) + 1]; ++node) {
+      if ((node - site_first_node(site)) % fabric_.nodes_per_leaf == 0) leaf_first_node_.push_back(node);
+      leaf_of_node_[static_cast<std::size_t>(node)] = static_cast<int>(leaf_first_node_.size()) - 1;
+    }
+  }
+  leaf_first_node_.push_back(nodes_);
+  wan_ = cluster.wan;
   nic_base_ = 2 * gpus();
   fabric_base_ = nic_base_ + 2 * nic_offset_.back();
   int fabric_links = 0;
   if (fabric_.topology != strategy::Topology::Star) fabric_links = 2 * leaves() * max_nics_;
-  loopback_link_ = fabric_base_ + fabric_links;
+  wan_base_ = fabric_base_ + fabric_links;
+  loopback_link_ = wan_base_ + (has_wan() ? 2 * sites() : 0);
 }
 
 int ClusterTopology::nic_count(int node) const {
@@ -72,8 +96,8 @@ double ClusterTopology::nic_efficiency(int node) const {
 }
 
 double ClusterTopology::leaf_capacity(int leaf, int rail) const {
-  const int first = leaf * fabric_.nodes_per_leaf;
-  const int last = std::min(nodes_, first + fabric_.nodes_per_leaf);
+  const int first = leaf_first_node_[static_cast<std::size_t>(leaf)];
+  const int last = leaf_first_node_[static_cast<std::size_t>(leaf) + 1];
   double total = 0;
   for (int node = first; node < last; ++node) {
     const auto& nic = group(node).nic;
@@ -110,7 +134,7 @@ TopologyLink ClusterTopology::link(int id) const {
     link.latency_s = g.nic.latency_s / 2;
     return link;
   }
-  if (id < loopback_link_) {
+  if (id < wan_base_) {
     const int index = (id - fabric_base_) / 2;
     const int leaf = index / max_nics_;
     const int rail = index % max_nics_;
@@ -118,8 +142,15 @@ TopologyLink ClusterTopology::link(int id) const {
     link.owner = index;
     link.raw_bandwidth_bytes_per_s = leaf_capacity(leaf, rail);
     link.bandwidth_bytes_per_s =
-        link.raw_bandwidth_bytes_per_s * nic_efficiency(std::min(nodes_ - 1, leaf * fabric_.nodes_per_leaf));
+        link.raw_bandwidth_bytes_per_s * nic_efficiency(leaf_first_node_[static_cast<std::size_t>(leaf)]);
     link.latency_s = 0;  // switch hops are added per route
+    return link;
+  }
+  if (id < loopback_link_) {
+    link.kind = (id - wan_base_) % 2 == 0 ? LinkKind::WanUp : LinkKind::WanDown;
+    link.owner = (id - wan_base_) / 2;
+    link.raw_bandwidth_bytes_per_s = link.bandwidth_bytes_per_s = wan_.bandwidth_bytes_per_s;
+    link.latency_s = 0;  // the WAN latency is added per route
     return link;
   }
   link.kind = LinkKind::Loopback;
@@ -155,6 +186,18 @@ Route ClusterTopology::route(int source, int destination) const {
     return route;
   }
   route.add(nic_up(nic_of(source)));
+  if (site_of(a) != site_of(b)) {
+    const bool star = fabric_.topology == strategy::Topology::Star;
+    const bool rails = fabric_.topology == strategy::Topology::RailOptimized;
+    if (!star) route.add(fabric_up(leaf_of(a), rails ? rail_of(source) : 0));
+    route.add(wan_up(site_of(a)));
+    route.add(wan_down(site_of(b)));
+    if (!star) route.add(fabric_down(leaf_of(b), rails ? rail_of(destination) : 0));
+    route.add(nic_down(nic_of(destination)));
+    route.latency_s = group(a).nic.latency_s / 2 + group(b).nic.latency_s / 2 +
+                      (star ? 2 : 4) * fabric_.switch_latency_s + wan_.latency_s;
+    return route;
+  }
   const int hops = switch_hops(source, destination);
   if (hops > 1) {
     const bool rails = fabric_.topology == strategy::Topology::RailOptimized;
@@ -177,8 +220,12 @@ void ClusterTopology::links_of_gpu(int gpu, std::vector<int>& out) const {
   out.push_back(nvlink_down(gpu));
   out.push_back(nic_up(nic_of(gpu)));
   out.push_back(nic_down(nic_of(gpu)));
-  if (fabric_.topology == strategy::Topology::Star) return;
   const int node = node_of(gpu);
+  if (has_wan()) {
+    out.push_back(wan_up(site_of(node)));
+    out.push_back(wan_down(site_of(node)));
+  }
+  if (fabric_.topology == strategy::Topology::Star) return;
   if (fabric_.topology == strategy::Topology::FatTree) {
     out.push_back(fabric_up(leaf_of(node)));
     out.push_back(fabric_down(leaf_of(node)));

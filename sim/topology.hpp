@@ -22,6 +22,13 @@
 //                       switch's uplink to the spines (capacity its NICs' bandwidth divided by
 //                       `oversubscription`) and the destination rail switch's downlink;
 //       star            one ideal switch: only the NICs limit (1 hop).
+//   - sites (cluster.sites): every site has its own fabric (leaves and rail units are counted
+//     within the site) and one WAN uplink and downlink of `wan.bandwidth` each to a WAN core that
+//     joins the sites; traffic between sites crosses the source NIC, the source leaf's uplink
+//     (not on a star), the source site's WAN uplink, the destination site's WAN downlink, the
+//     destination leaf's downlink and the destination NIC, and pays `wan.latency` on top of the
+//     NICs and 2 switch hops per site (1 on a star). The WAN carries its bandwidth as given (no
+//     efficiency factor: state what a WAN transfer achieves);
 //   - each switch hop adds `fabric.switch_latency`; a link's latency is half its endpoint pair's
 //     one-way latency, so GPU->GPU over NVLink costs `intra_node.latency` and NIC->NIC costs
 //     `nic.latency` plus the switch hops.
@@ -40,18 +47,21 @@
 
 namespace tandem::sim {
 
-enum class LinkKind : std::uint8_t { NvlinkUp, NvlinkDown, NicUp, NicDown, FabricUp, FabricDown, Loopback };
+enum class LinkKind : std::uint8_t {
+  NvlinkUp, NvlinkDown, NicUp, NicDown, FabricUp, FabricDown, Loopback, WanUp, WanDown
+};
 
 struct TopologyLink {
   LinkKind kind = LinkKind::Loopback;
   double raw_bandwidth_bytes_per_s = 0;  // as specified
   double bandwidth_bytes_per_s = 0;      // achievable: raw * efficiency of its kind
   double latency_s = 0;
-  int owner = 0;  // the GPU (NVLink), global NIC index (NIC), or leaf / rail switch (fabric)
+  int owner = 0;  // the GPU (NVLink), global NIC index (NIC), leaf / rail switch (fabric), site (WAN)
   std::string name() const;
 };
 
-// At most 6 links: NVLink up/down, or NIC up, fabric up, fabric down, NIC down.
+// At most 6 links: NVLink up/down; or NIC up, fabric up, fabric down, NIC down; or between sites
+// NIC up, fabric up, WAN up, WAN down, fabric down, NIC down.
 struct Route {
   int links[6] = {0, 0, 0, 0, 0, 0};
   int link_count = 0;
@@ -77,9 +87,15 @@ class ClusterTopology {
   int rail_of(int gpu) const;
   // Global NIC index (unique across the cluster).
   int nic_of(int gpu) const;
-  // Fat-tree leaf, or rail-optimized scalable unit, of a node.
-  int leaf_of(int node) const { return node / fabric_.nodes_per_leaf; }
-  int leaves() const { return (nodes_ + fabric_.nodes_per_leaf - 1) / fabric_.nodes_per_leaf; }
+  // Fat-tree leaf, or rail-optimized scalable unit, of a node (counted within its site; leaf ids
+  // are global).
+  int leaf_of(int node) const { return leaf_of_node_[static_cast<std::size_t>(node)]; }
+  int leaves() const { return static_cast<int>(leaf_first_node_.size()) - 1; }
+  // Sites (cluster.sites; one site without them).
+  int sites() const { return static_cast<int>(site_first_node_.size()) - 1; }
+  int site_of(int node) const { return site_of_node_[static_cast<std::size_t>(node)]; }
+  int site_first_node(int site) const { return site_first_node_[static_cast<std::size_t>(site)]; }
+  bool has_wan() const { return sites() > 1; }
 
   // Links, by id in [0, link_count()).
   std::size_t link_count() const { return static_cast<std::size_t>(loopback_link_) + 1; }
@@ -92,6 +108,10 @@ class ClusterTopology {
   // Fabric uplink/downlink of a leaf (fat-tree) or of rail switch (unit, rail) (rail-optimized).
   int fabric_up(int leaf, int rail = 0) const { return fabric_base_ + 2 * (leaf * max_nics_ + rail); }
   int fabric_down(int leaf, int rail = 0) const { return fabric_up(leaf, rail) + 1; }
+  // A site's WAN uplink (site -> WAN core) and downlink (only with two or more sites).
+  int wan_up(int site) const { return wan_base_ + 2 * site; }
+  int wan_down(int site) const { return wan_base_ + 2 * site + 1; }
+  bool is_wan_link(int id) const { return id >= wan_base_ && id < loopback_link_; }
 
   // The links a transfer from `source` to `destination` GPU crosses, and its latency.
   // source == destination: the loopback link (no cost).
@@ -117,9 +137,15 @@ class ClusterTopology {
   std::vector<strategy::NodeGroup> node_groups_;
   std::vector<int> node_group_;        // per node
   std::vector<int> nic_offset_;        // per node + 1: first global NIC index of the node
+  std::vector<int> site_of_node_;      // per node
+  std::vector<int> site_first_node_;   // per site + 1
+  std::vector<int> leaf_of_node_;      // per node
+  std::vector<int> leaf_first_node_;   // per leaf + 1
+  strategy::LinkParameters wan_;
   int max_nics_ = 1;
   int nic_base_ = 0;
   int fabric_base_ = 0;
+  int wan_base_ = 0;
   int loopback_link_ = 0;
 };
 
