@@ -174,6 +174,8 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
     FoldedPhase phase;
     std::vector<Transfer> intra;
     std::vector<Transfer> inter;
+    double latency_sum = 0;
+    std::size_t latency_count = 0;
     for (const auto& plan : plans) {
       if (p >= plan.phases.size()) continue;
       const auto& source = plan.phases[p];
@@ -181,11 +183,20 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
       phase.pipeline_hops = std::max(phase.pipeline_hops, source.pipeline_hops);
       phase.reduce_bytes_per_rank = std::max(phase.reduce_bytes_per_rank, source.reduce_bytes_per_rank);
       for (const Transfer& t : source.transfers) {
-        phase.max_latency_s = std::max(phase.max_latency_s, topology.route(t.source, t.destination).latency_s);
+        const double latency = topology.route(t.source, t.destination).latency_s;
+        phase.max_latency_s = std::max(phase.max_latency_s, latency);
+        latency_sum += latency;
+        ++latency_count;
         (topology.node_of(t.source) == topology.node_of(t.destination) ? intra : inter).push_back(t);
       }
     }
     phase.original_transfers = intra.size() + inter.size();
+    phase.step_latency_s = latency_count > 0 ? latency_sum / static_cast<double>(latency_count) : 0;
+    if (p == 0) {
+      // The collective's fixed latency: the largest of the node groups it touches.
+      for (const Transfer& t : intra) phase.fixed_latency_s = std::max(phase.fixed_latency_s, topology.group(topology.node_of(t.source)).profile.collective_latency_s);
+      for (const Transfer& t : inter) phase.fixed_latency_s = std::max(phase.fixed_latency_s, topology.group(topology.node_of(t.source)).profile.collective_latency_s);
+    }
     if (options.fold) {
       bool intra_folded = false;
       intra = fold_intra_node(topology, intra, options.preferred_node, intra_folded);
@@ -227,7 +238,7 @@ double estimate_plan_time(const ClusterTopology& topology, const FoldedPlan& pla
     }
     double busiest = 0;
     for (const auto& [link, bytes] : load) busiest = std::max(busiest, bytes / topology.link(link).bandwidth_bytes_per_s);
-    total += phase.repeat * (busiest + phase.max_latency_s) + phase.pipeline_hops * phase.max_latency_s;
+    total += phase.repeat * busiest + phase.max_latency_s + phase.tail_latency_s();
   }
   return total;
 }

@@ -28,7 +28,12 @@
 //     fabric's spine-level balance and the partially filled levels are not.
 //
 // Latency is never folded: a phase's latency is the largest route latency over all its
-// original transfers, and `pipeline_hops` adds that per hop.
+// original transfers, and `pipeline_hops` adds that per hop. A phase repeated `repeat` times
+// (a ring's steps) adds, per further step, the mean route latency of its transfers: each step of
+// a rank waits for its predecessor's previous step, so over the steps the chain of waits runs
+// along the ring and crosses its hops in proportion (NCCL's tuner likewise counts a ring's
+// intra-node steps at the NVLink latency and only its inter-node steps at the network's). The
+// first phase also pays the profile's fixed per-collective latency (node.collective_latency).
 
 #include <cstddef>
 #include <string>
@@ -45,9 +50,17 @@ struct FoldedPhase {
   int pipeline_hops = 0;
   double reduce_bytes_per_rank = 0;
   double max_latency_s = 0;     // over every original transfer
+  double step_latency_s = 0;    // mean route latency over every original transfer
+  double fixed_latency_s = 0;   // the collective's fixed latency (first phase only)
   std::size_t original_transfers = 0;
   std::string folding;          // "", "intra-node", "translation", "sampled" (joined by '+')
   bool exact = true;
+
+  // The latency the phase adds after its flows (which paid their own route latency once): the
+  // further repeated steps, the pipelined hops and the fixed per-collective latency.
+  double tail_latency_s() const {
+    return (repeat - 1) * step_latency_s + pipeline_hops * max_latency_s + fixed_latency_s;
+  }
 };
 
 struct FoldedPlan {
@@ -68,8 +81,8 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
                       const FoldOptions& options);
 
 // The analytic estimate of a folded plan (the algorithm tuner of `auto` inside training steps,
-// like NCCL's): per phase, the most loaded link's bytes over its achievable bandwidth plus the
-// latency, times repeat, plus the pipeline hops.
+// like NCCL's): per phase, repeat times the most loaded link's bytes over its achievable
+// bandwidth, plus the largest route latency and the phase's tail latency.
 double estimate_plan_time(const ClusterTopology& topology, const FoldedPlan& plan);
 
 }  // namespace tandem::sim

@@ -72,7 +72,7 @@ std::vector<CollectiveRow> simulate_collective(const strategy::Scenario& scenari
                                                   static_cast<std::uint64_t>(bytes)));
         }
         s4u::Comm::wait_all(flows);
-        double tail = (phase.repeat - 1 + phase.pipeline_hops) * phase.max_latency_s;
+        double tail = phase.tail_latency_s();
         const double reduction = topology.group(0).profile.reduction_bandwidth_bytes_per_s;
         if (reduction > 0 && phase.reduce_bytes_per_rank > 0)
           tail = std::max(tail, phase.repeat * phase.reduce_bytes_per_rank / reduction -

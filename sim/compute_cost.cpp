@@ -15,7 +15,8 @@ ComputeCostModel::ComputeCostModel(const strategy::HardwareProfile& profile, str
   element_bytes_ = strategy::HardwareProfile::bytes_per_element(precision);
   double peak = profile.peak_flops(precision);
   if (peak <= 0) peak = profile.peak_flops_bf16 > 0 ? profile.peak_flops_bf16 : profile.peak_flops_fp32;
-  double vector = profile.peak_flops_fp32 > 0 ? profile.peak_flops_fp32 : peak;
+  double vector = (profile.peak_flops_fp32 > 0 ? profile.peak_flops_fp32 : peak) *
+                  (profile.vector_efficiency > 0 ? profile.vector_efficiency : 1.0);
   double bandwidth = profile.memory_bandwidth_bytes_per_s * profile.memory_efficiency;
   compute_units_ = std::max(1, profile.gemm.compute_units);
   if (profile.shared_cores) {
@@ -27,6 +28,8 @@ ComputeCostModel::ComputeCostModel(const strategy::HardwareProfile& profile, str
     vector *= threads * share;
     bandwidth *= threads * share;
     compute_units_ = std::max(1, static_cast<int>(std::lround(threads)));
+    threads_ = compute_units_;
+    per_thread_ = 1.0 / threads_;
   }
   peak_flops_ = peak;
   vector_flops_ = vector;
@@ -44,12 +47,18 @@ ComputeCostModel ComputeCostModel::for_scenario(const strategy::Scenario& scenar
   return ComputeCostModel(group, precision, cluster.threads_per_rank, cluster.gpus(), dropout);
 }
 
+int ComputeCostModel::threads_for(double flops) const {
+  const double grain = profile_.parallel_grain_flops;
+  if (threads_ <= 1 || grain <= 0) return threads_;
+  return static_cast<int>(std::clamp(std::floor(flops / grain), 1.0, static_cast<double>(threads_)));
+}
+
 double ComputeCostModel::gemm_efficiency(const GemmShape& shape) const {
   const double m = std::max(1.0, shape.m);
   const double n = std::max(1.0, shape.n);
   const double k = std::max(1.0, shape.k);
   const double batch = std::max(1.0, shape.batch);
-  const double units = compute_units_;
+  const double units = threads_ > 1 ? threads_for(2 * m * n * k * batch) : compute_units_;
   double best = 0;
   for (const strategy::GemmTile& tile : profile_.gemm.tiles) {
     const double tiles_m = std::ceil(m / tile.m);
@@ -68,13 +77,15 @@ double ComputeCostModel::gemm_efficiency(const GemmShape& shape) const {
 double ComputeCostModel::gemm_time(const GemmShape& shape, double bytes) const {
   const double flops = 2 * shape.m * shape.n * shape.k * std::max(1.0, shape.batch);
   const double efficiency = std::max(1e-6, gemm_efficiency(shape));
-  const double compute = flops / (peak_flops_ * efficiency);
-  const double memory = bytes / memory_bandwidth_;
+  const double used = threads_ > 1 ? threads_for(flops) * per_thread_ : 1.0;  // fraction of the rank's rate
+  const double compute = flops / (peak_flops_ * used * efficiency);
+  const double memory = bytes / (memory_bandwidth_ * used);
   return std::max(compute, memory) + profile_.kernel_overhead_s;
 }
 
 double ComputeCostModel::memory_time(double bytes, double flops) const {
-  return std::max(bytes / memory_bandwidth_, flops / vector_flops_) + profile_.kernel_overhead_s;
+  const double used = threads_ > 1 ? threads_for(flops) * per_thread_ : 1.0;
+  return std::max(bytes / (memory_bandwidth_ * used), flops / (vector_flops_ * used)) + profile_.kernel_overhead_s;
 }
 
 double ComputeCostModel::attention_time(const strategy::Op& op) const {
@@ -84,8 +95,9 @@ double ComputeCostModel::attention_time(const strategy::Op& op) const {
   const double batch = static_cast<double>(std::max<std::int64_t>(1, op.batch));
   const bool backward = op.code == OpCode::AttentionCoreBackward;
   if (profile_.attention_fused || q * keys * d * batch <= 0) {
-    const double compute = op.flops / (peak_flops_ * std::max(1e-6, profile_.attention_efficiency));
-    return std::max(compute, op.bytes / memory_bandwidth_) + profile_.kernel_overhead_s;
+    const double used = threads_ > 1 ? threads_for(op.flops) * per_thread_ : 1.0;
+    const double compute = op.flops / (peak_flops_ * used * std::max(1e-6, profile_.attention_efficiency));
+    return std::max(compute, op.bytes / (memory_bandwidth_ * used)) + profile_.kernel_overhead_s;
   }
   // Unfused: the batched GEMMs of the shape the op records, scaled to the op's FLOPs (ring
   // attention splits one op into cp blocks), plus the score matrix through memory.

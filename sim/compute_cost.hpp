@@ -22,9 +22,13 @@
 //     (roofline against peak for the rare compute-heavy one).
 //   Optimizer step: its state traffic at memory bandwidth (roofline against its FLOPs).
 //   Precision picks the peak (fp32 = TF32 tensor cores on NVIDIA GPUs, bf16, fp8).
+//   Non-GEMM arithmetic (element-wise, norms, loss, optimizer, embedding) runs at the fp32 peak
+//     times the profile's vector_efficiency (exp/tanh/divisions, vector units).
 //   CPU profile (`cpu.shared_cores`): a rank gets threads_per_rank cores, each at the per-core
 //     peak and memory bandwidth; when the ranks on the machine ask for more cores than it has,
-//     each gets its share (cores / (ranks · threads)).
+//     each gets its share (cores / (ranks · threads)). With `cpu.parallel_grain` an op of F FLOPs
+//     uses only min(threads, max(1, floor(F / grain))) of them (the kernels parallelise only
+//     loops and GEMMs large enough to pay for it; the GEMM model's compute units follow).
 
 #include "strategy/scenario.hpp"
 
@@ -55,6 +59,8 @@ class ComputeCostModel {
 
   double peak_flops() const { return peak_flops_; }           // of this rank, this precision
   double memory_bandwidth() const { return memory_bandwidth_; }  // achieved, of this rank
+  // Threads an op of `flops` FLOPs runs on (cpu.parallel_grain; the rank's threads otherwise).
+  int threads_for(double flops) const;
   double kernel_overhead() const { return profile_.kernel_overhead_s; }
   const strategy::HardwareProfile& profile() const { return profile_; }
 
@@ -65,7 +71,11 @@ class ComputeCostModel {
   double vector_flops_ = 0;      // rate for element-wise arithmetic (fp32 peak)
   double memory_bandwidth_ = 0;  // achieved bytes/s
   int compute_units_ = 1;
+  int threads_ = 1;             // the rank's threads (cpu profile), 1 otherwise
   double element_bytes_ = 2;
+  // Fraction of peak/vector/memory rates one of the rank's threads gets (cpu profile: rates are
+  // per thread so an op on fewer threads gets proportionally less).
+  double per_thread_ = 1;
   bool attention_dropout_ = false;
 };
 

@@ -543,8 +543,8 @@ void RankActor::handle(const Pending& pending) {
       if (--running.outstanding > 0) break;
       const FoldedPhase& phase = running.instance->prep->plan.phases[running.phase];
       // The repeated steps' latencies the single long flow did not pay, the pipelined hops,
-      // and a reduction slower than the transfers.
-      double tail = (phase.repeat - 1 + phase.pipeline_hops) * phase.max_latency_s;
+      // the collective's fixed latency, and a reduction slower than the transfers.
+      double tail = phase.tail_latency_s();
       // Reductions run pipelined with the transfers; a reduction engine slower than the links
       // sets the phase's pace instead.
       const double reduction_bandwidth = executor_.topology().group(0).profile.reduction_bandwidth_bytes_per_s;

@@ -21,13 +21,13 @@ const std::set<std::string>& allowed_keys() {
       "name", "description", "backend", "sources",
       "memory", "memory.capacity", "memory.bandwidth", "memory.efficiency",
       "compute", "compute.fp32", "compute.bf16", "compute.fp8", "compute.attention_efficiency",
-      "compute.kernel_overhead", "compute.attention_kernel",
+      "compute.kernel_overhead", "compute.attention_kernel", "compute.vector_efficiency",
       "gemm", "gemm.peak_efficiency", "gemm.compute_units", "gemm.k_half", "gemm.tiles",
       "node", "node.gpus_per_node", "node.intra_node", "node.intra_node.bandwidth",
       "node.intra_node.latency", "node.nic", "node.nic.count", "node.nic.bandwidth",
       "node.nic.latency", "node.collective_efficiency", "node.nic_efficiency",
-      "node.reduction_bandwidth",
-      "cpu", "cpu.shared_cores", "cpu.cores",
+      "node.reduction_bandwidth", "node.collective_latency",
+      "cpu", "cpu.shared_cores", "cpu.cores", "cpu.parallel_grain",
   };
   return keys;
 }
@@ -152,6 +152,7 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("compute.fp8", profile.peak_flops_fp8, parse_flop_rate, false);
   reader.read("compute.attention_efficiency", profile.attention_efficiency, parse_number, false);
   reader.read("compute.kernel_overhead", profile.kernel_overhead_s, parse_duration, false);
+  reader.read("compute.vector_efficiency", profile.vector_efficiency, parse_number, false);
   if (const YAML::Node kernel = reader.at("compute.attention_kernel"); kernel) {
     const std::string text = kernel.IsScalar() ? kernel.Scalar() : "";
     if (text == "fused" || text == "unfused")
@@ -189,8 +190,16 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("node.collective_efficiency", profile.collective_efficiency, parse_number, false);
   reader.read("node.nic_efficiency", profile.nic_efficiency, parse_number, false);
   reader.read("node.reduction_bandwidth", profile.reduction_bandwidth_bytes_per_s, parse_bandwidth, false);
+  reader.read("node.collective_latency", profile.collective_latency_s, parse_duration, false);
   if (const YAML::Node shared = reader.at("cpu.shared_cores"); shared) profile.shared_cores = shared.as<bool>();
   reader.read_int("cpu.cores", profile.cores);
+  reader.read("cpu.parallel_grain", profile.parallel_grain_flops, parse_number, false);
+  if (!(profile.vector_efficiency > 0 && profile.vector_efficiency <= 1))
+    errors.push_back({field + " (profile key compute.vector_efficiency)", std::to_string(profile.vector_efficiency),
+                      "a fraction in (0, 1]"});
+  if (profile.parallel_grain_flops < 0)
+    errors.push_back({field + " (profile key cpu.parallel_grain)", std::to_string(profile.parallel_grain_flops),
+                      "a FLOP count >= 0 (0: every op uses every thread)"});
 
   if (profile.peak_flops_bf16 == 0) profile.peak_flops_bf16 = profile.peak_flops_fp32;
   if (profile.gemm.compute_units < 1)
@@ -256,8 +265,9 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
       << YAML::Key << "fp8" << YAML::Value << flops(p.peak_flops_fp8)
       << YAML::Key << "attention_efficiency" << YAML::Value << number(p.attention_efficiency)
       << YAML::Key << "kernel_overhead" << YAML::Value << duration_to_scenario_text(p.kernel_overhead_s)
-      << YAML::Key << "attention_kernel" << YAML::Value << (p.attention_fused ? "fused" : "unfused")
-      << YAML::EndMap;
+      << YAML::Key << "attention_kernel" << YAML::Value << (p.attention_fused ? "fused" : "unfused");
+  if (p.vector_efficiency != 1.0) out << YAML::Key << "vector_efficiency" << YAML::Value << number(p.vector_efficiency);
+  out << YAML::EndMap;
   out << YAML::Key << "gemm" << YAML::Value << YAML::BeginMap
       << YAML::Key << "peak_efficiency" << YAML::Value << number(p.gemm.peak_efficiency)
       << YAML::Key << "compute_units" << YAML::Value << p.gemm.compute_units
@@ -282,11 +292,15 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
   if (p.reduction_bandwidth_bytes_per_s > 0)
     out << YAML::Key << "reduction_bandwidth" << YAML::Value
         << bandwidth_to_scenario_text(p.reduction_bandwidth_bytes_per_s);
+  if (p.collective_latency_s > 0)
+    out << YAML::Key << "collective_latency" << YAML::Value << duration_to_scenario_text(p.collective_latency_s);
   out << YAML::EndMap;
   if (p.backend == "cpu" || p.shared_cores) {
     out << YAML::Key << "cpu" << YAML::Value << YAML::BeginMap
         << YAML::Key << "shared_cores" << YAML::Value << p.shared_cores
-        << YAML::Key << "cores" << YAML::Value << p.cores << YAML::EndMap;
+        << YAML::Key << "cores" << YAML::Value << p.cores;
+    if (p.parallel_grain_flops > 0) out << YAML::Key << "parallel_grain" << YAML::Value << number(p.parallel_grain_flops);
+    out << YAML::EndMap;
   }
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

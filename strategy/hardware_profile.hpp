@@ -64,6 +64,11 @@ struct HardwareProfile {
   // s x s score matrix through memory).
   bool attention_fused = true;
   double kernel_overhead_s = 0;       // fixed cost per launched op
+  // Achieved fraction of peak_flops_fp32 for the arithmetic of non-GEMM ops (element-wise,
+  // norms, softmax/cross-entropy, optimizer) as the program counts their FLOPs: exp, tanh and
+  // divisions cost more than one FLOP's time, and GPUs run them on the vector units, not the
+  // tensor cores. 1 = the fp32 peak.
+  double vector_efficiency = 1.0;
   GemmModel gemm;
 
   int default_gpus_per_node = 8;
@@ -72,10 +77,18 @@ struct HardwareProfile {
   double collective_efficiency = 1.0; // achieved fraction of NVLink bandwidth (NCCL transfers)
   double nic_efficiency = 0;          // achieved fraction of NIC/fabric bandwidth (0 = collective_efficiency)
   double reduction_bandwidth_bytes_per_s = 0;  // memory-side cost of reductions (0 = from memory)
+  // Fixed cost of one collective call, paid once whatever its size and algorithm (NCCL: kernel
+  // launch and protocol setup, the base latency of its tuner; MPI: the library's call overhead).
+  double collective_latency_s = 0;
 
   // Ranks that share one machine's cores (the cpu profile): compute rate divided among them.
   bool shared_cores = false;
   int cores = 0;                      // physical cores of the machine (cpu profile)
+  // Work per additional kernel thread (cpu profile): an op of F FLOPs runs on
+  // min(threads, max(1, floor(F / parallel_grain_flops))) of its rank's threads, as the CPU
+  // kernels parallelise only loops and GEMMs large enough to pay for it. 0 = every op uses
+  // every thread.
+  double parallel_grain_flops = 0;
 
   double peak_flops(Precision precision) const;
   // Bytes per element of weights/activations in this precision (fp8 keeps bf16 activations).
