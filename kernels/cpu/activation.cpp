@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/detail/eigen_views.hpp"
+#include "kernels/cpu/detail/index_order.hpp"
 
 namespace tandem::kernels::cpu {
 namespace {
@@ -68,8 +69,11 @@ void swiglu_forward(Scalar* out, const Scalar* inp, int M, int F) {
   for (int i = 0; i < M; ++i) {
     detail::ConstVectorView<Scalar> gate(inp + static_cast<std::int64_t>(i) * 2 * F, F);
     detail::ConstVectorView<Scalar> up(inp + static_cast<std::int64_t>(i) * 2 * F + F, F);
-    detail::VectorView<Scalar> y(out + static_cast<std::int64_t>(i) * F, F);
-    y = gate / (Scalar(1) + (-gate).exp()) * up;
+    // exp through aligned blocks: its SIMD/scalar split follows the index, not out's address.
+    detail::assign_by_index(out + static_cast<std::int64_t>(i) * F, F, [&](Eigen::Index begin, Eigen::Index count) {
+      const auto g = gate.segment(begin, count);
+      return g / (Scalar(1) + (-g).exp()) * up.segment(begin, count);
+    });
   }
 }
 

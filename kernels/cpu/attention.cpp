@@ -7,15 +7,31 @@
 #include <vector>
 
 #include "kernels/cpu/detail/eigen_views.hpp"
+#include "kernels/cpu/detail/index_order.hpp"
 
 namespace tandem::kernels::cpu {
 namespace {
 
+using detail::AlignedScratch;
 using detail::ConstStridedMatrixView;
-using detail::MatrixView;
 using detail::StridedMatrixView;
 
 constexpr int kRowBlock = 64;  // query rows per score block: 64 × T scores stay in L2
+
+// Score scratch (kRowBlock rows of up to T keys) in the kernel's own cache-line aligned memory,
+// each row padded to whole cache lines: every row then starts aligned, so where Eigen's exp and
+// sums switch between SIMD and scalar code depends on the key index only — not on where the
+// heap put the scratch (detail/index_order.hpp).
+template <typename Scalar>
+struct ScoreScratch {
+  explicit ScoreScratch(int T)
+      : stride(detail::padded_row<Scalar>(T)), buffer(static_cast<std::size_t>(kRowBlock) * stride) {}
+  StridedMatrixView<Scalar> view(int rows, int keys) const {
+    return StridedMatrixView<Scalar>(buffer.data(), rows, keys, Eigen::OuterStride<>(stride));
+  }
+  Eigen::Index stride;
+  AlignedScratch<Scalar> buffer;
+};
 
 struct Geometry {
   int B, T, Hq, Hkv, D, group;
@@ -35,10 +51,10 @@ Geometry make_geometry(int B, int T, int Hq, int Hkv, int D) {
   return g;
 }
 
-// Forward for query rows [i0, i0+rows) of head h in batch b. scores holds rows × (i0+rows).
+// Forward for query rows [i0, i0+rows) of head h in batch b, scores in `scratch`.
 template <typename Scalar>
 void forward_block(Scalar* out, Scalar* logsumexp, const Scalar* qkv, const Geometry& g, int b,
-                   int h, int i0, Scalar* scores) {
+                   int h, int i0, const ScoreScratch<Scalar>& scratch) {
   const int rows = std::min(kRowBlock, g.T - i0);
   const int keys = i0 + rows;
   const int kv = h / g.group;
@@ -48,7 +64,7 @@ void forward_block(Scalar* out, Scalar* logsumexp, const Scalar* qkv, const Geom
   ConstStridedMatrixView<Scalar> q(base + i0 * g.qkv_stride + g.q_offset(h), rows, g.D, qkv_stride);
   ConstStridedMatrixView<Scalar> k(base + g.k_offset(kv), keys, g.D, qkv_stride);
   ConstStridedMatrixView<Scalar> v(base + g.v_offset(kv), keys, g.D, qkv_stride);
-  MatrixView<Scalar> s(scores, rows, keys);
+  StridedMatrixView<Scalar> s = scratch.view(rows, keys);
   s.noalias() = (scale * q) * k.transpose();
   Scalar* lse = logsumexp + (static_cast<std::int64_t>(b) * g.Hq + h) * g.T + i0;
   for (int r = 0; r < rows; ++r) {
@@ -67,13 +83,13 @@ void forward_block(Scalar* out, Scalar* logsumexp, const Scalar* qkv, const Geom
 }
 
 // Backward of query head h in batch b over all its row blocks: writes dq (that head's rows of
-// dqkv) and ACCUMULATES into dk, dv (T×D views with row stride dkv_stride). p and dp hold
-// kRowBlock × T values each.
+// dqkv) and ACCUMULATES into dk, dv (T×D views with row stride dkv_stride). The probabilities
+// and their gradient live in p_scratch and dp_scratch.
 template <typename Scalar>
 void backward_head(Scalar* dqkv, Scalar* dk_base, Scalar* dv_base, std::int64_t dkv_stride,
                    const Scalar* dout, const Scalar* qkv, const Scalar* out,
-                   const Scalar* logsumexp, const Geometry& g, int b, int h, Scalar* p_buffer,
-                   Scalar* dp_buffer) {
+                   const Scalar* logsumexp, const Geometry& g, int b, int h,
+                   const ScoreScratch<Scalar>& p_scratch, const ScoreScratch<Scalar>& dp_scratch) {
   const int kv = h / g.group;
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(g.D));
   const Scalar* base = qkv + g.batch_qkv(b);
@@ -95,8 +111,8 @@ void backward_head(Scalar* dqkv, Scalar* dk_base, Scalar* dv_base, std::int64_t 
     StridedMatrixView<Scalar> dq(dqkv + q_row0 + g.q_offset(h), rows, g.D, qkv_stride);
     StridedMatrixView<Scalar> dk(dk_base, keys, g.D, dkv);
     StridedMatrixView<Scalar> dv(dv_base, keys, g.D, dkv);
-    MatrixView<Scalar> p(p_buffer, rows, keys);
-    MatrixView<Scalar> dp(dp_buffer, rows, keys);
+    StridedMatrixView<Scalar> p = p_scratch.view(rows, keys);
+    StridedMatrixView<Scalar> dp = dp_scratch.view(rows, keys);
 
     // Recompute the probabilities from the saved log-sum-exp.
     p.noalias() = (scale * q) * k.transpose();
@@ -107,7 +123,8 @@ void backward_head(Scalar* dqkv, Scalar* dk_base, Scalar* dv_base, std::int64_t 
     }
     dv.noalias() += p.transpose() * dO;
     dp.noalias() = dO * v.transpose();
-    // dS = P ∘ (dP − rowsum(dO ∘ O)); masked entries stay 0 because P is 0 there.
+    // dS = P ∘ (dP − rowsum(dO ∘ O)); masked entries stay 0 because P is 0 there. (The dot
+    // product is a reduction over an expression: Eigen sums it in index order.)
     for (int r = 0; r < rows; ++r) {
       const Scalar row_dot = dO.row(r).dot(o.row(r));
       dp.row(r).array() = p.row(r).array() * (dp.row(r).array() - row_dot);
@@ -130,14 +147,14 @@ void attention_forward(Scalar* out, Scalar* logsumexp, const Scalar* qkv, int B,
   if (threads > tasks) threads = static_cast<int>(tasks);
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<Scalar> scores(static_cast<std::size_t>(kRowBlock) * T);
+    const ScoreScratch<Scalar> scores(T);
     // Later row blocks see more keys: hand them out first and dynamically.
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t task = 0; task < tasks; ++task) {
       const int block = blocks - 1 - static_cast<int>(task % blocks);
       const std::int64_t bh = task / blocks;
       forward_block(out, logsumexp, qkv, g, static_cast<int>(bh / Hq), static_cast<int>(bh % Hq),
-                    block * kRowBlock, scores.data());
+                    block * kRowBlock, scores);
     }
   }
 }
@@ -148,7 +165,6 @@ void attention_backward(Scalar* dqkv, const Scalar* dout, const Scalar* qkv, con
   const Geometry g = make_geometry(B, T, Hq, Hkv, D);
   const std::int64_t work = static_cast<std::int64_t>(B) * Hq * T * T * D;
   const int max_threads = detail::loop_threads(work);
-  const std::size_t block_values = static_cast<std::size_t>(kRowBlock) * T;
   const std::int64_t kv_tasks = static_cast<std::int64_t>(B) * Hkv;
 
   if (g.group == 1 || kv_tasks >= max_threads) {
@@ -156,7 +172,7 @@ void attention_backward(Scalar* dqkv, const Scalar* dout, const Scalar* qkv, con
     const int threads = static_cast<int>(std::min<std::int64_t>(max_threads, kv_tasks));
 #pragma omp parallel num_threads(threads)
     {
-      std::vector<Scalar> p(block_values), dp(block_values);
+      const ScoreScratch<Scalar> p(T), dp(T);
 #pragma omp for schedule(dynamic, 1)
       for (std::int64_t task = 0; task < kv_tasks; ++task) {
         const int b = static_cast<int>(task / Hkv);
@@ -166,8 +182,7 @@ void attention_backward(Scalar* dqkv, const Scalar* dout, const Scalar* qkv, con
         StridedMatrixView<Scalar>(dk, T, D, Eigen::OuterStride<>(g.qkv_stride)).setZero();
         StridedMatrixView<Scalar>(dv, T, D, Eigen::OuterStride<>(g.qkv_stride)).setZero();
         for (int h = kv * g.group; h < (kv + 1) * g.group; ++h) {
-          backward_head(dqkv, dk, dv, g.qkv_stride, dout, qkv, out, logsumexp, g, b, h, p.data(),
-                        dp.data());
+          backward_head(dqkv, dk, dv, g.qkv_stride, dout, qkv, out, logsumexp, g, b, h, p, dp);
         }
       }
     }
@@ -182,12 +197,12 @@ void attention_backward(Scalar* dqkv, const Scalar* dout, const Scalar* qkv, con
   const int threads = static_cast<int>(std::min<std::int64_t>(max_threads, q_tasks));
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<Scalar> p(block_values), dp(block_values);
+    const ScoreScratch<Scalar> p(T), dp(T);
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t task = 0; task < q_tasks; ++task) {
       Scalar* dk = scratch.data() + static_cast<std::size_t>(task) * 2 * head_values;
       backward_head(dqkv, dk, dk + head_values, D, dout, qkv, out, logsumexp, g,
-                    static_cast<int>(task / Hq), static_cast<int>(task % Hq), p.data(), dp.data());
+                    static_cast<int>(task / Hq), static_cast<int>(task % Hq), p, dp);
     }
 #pragma omp for schedule(static)
     for (std::int64_t task = 0; task < kv_tasks; ++task) {

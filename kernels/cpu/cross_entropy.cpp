@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "kernels/cpu/detail/eigen_views.hpp"
+#include "kernels/cpu/detail/index_order.hpp"
 
 namespace tandem::kernels::cpu {
 namespace {
@@ -49,6 +50,7 @@ double cross_entropy_forward(Scalar* losses, Scalar* logsumexp, const Scalar* lo
   for (int i = 0; i < M; ++i) {
     ConstRow<Scalar> row(logits + static_cast<std::int64_t>(i) * V, columns);
     const Scalar max = row.maxCoeff();
+    // A sum over an expression: Eigen sums it in index order (detail/index_order.hpp).
     const Scalar lse = max + std::log((row - max).exp().sum());
     logsumexp[i] = lse;
     const std::int32_t target = targets[i];
@@ -131,8 +133,13 @@ void vocab_parallel_backward(Scalar* dlogits, const Scalar* logits, const Scalar
       d.setZero();
       continue;
     }
-    // Element-wise, so dlogits may alias logits.
-    d.head(columns) = (ConstRow<Scalar>(logits + offset, columns) - logsumexp[i]).exp() * dloss;
+    // Element-wise, so dlogits may alias logits; through aligned blocks, so which columns take
+    // the SIMD exp does not depend on where dlogits lies.
+    const ConstRow<Scalar> row(logits + offset, columns);
+    const Scalar lse = logsumexp[i];
+    detail::assign_by_index(dlogits + offset, columns, [&](Eigen::Index begin, Eigen::Index count) {
+      return (row.segment(begin, count) - lse).exp() * dloss;
+    });
     d.tail(V_local - columns).setZero();
     const std::int64_t column = static_cast<std::int64_t>(targets[i]) - vocab_start;
     if (column >= 0 && column < columns) d[column] -= dloss;

@@ -98,8 +98,13 @@ void matmul_backward_weight(Scalar* dweight, Scalar* dbias, const Scalar* dout, 
     dw.noalias() += d.transpose() * a;
   });
   if (dbias != nullptr) {
-    Eigen::Map<Eigen::Matrix<Scalar, 1, Eigen::Dynamic>> db(dbias, N);
-    db += d.colwise().sum();
+    // Rows in order, one add per element and row: the same bits wherever dbias lies (Eigen's
+    // colwise().sum() splits its SIMD part by dbias's address and sums in another order there).
+    for (int i = 0; i < M; ++i) {
+      const Scalar* row = dout + static_cast<std::int64_t>(i) * N;
+#pragma omp simd
+      for (int j = 0; j < N; ++j) dbias[j] += row[j];
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include "kernels/cpu/detail/eigen_views.hpp"
+#include "kernels/cpu/detail/index_order.hpp"
 
 namespace tandem::kernels::cpu {
 namespace {
@@ -56,7 +57,8 @@ void layernorm_forward(Scalar* out, Scalar* mean, Scalar* rstd, const Scalar* in
   for (int i = 0; i < M; ++i) {
     ConstRow<Scalar> x(inp + static_cast<std::int64_t>(i) * C, C);
     Row<Scalar> y(out + static_cast<std::int64_t>(i) * C, C);
-    const Scalar m = x.mean();
+    // Sums in index order (detail/index_order.hpp): a sum directly over x would follow its address.
+    const Scalar m = detail::sum_by_index(x.data(), C) / static_cast<Scalar>(C);
     const Scalar var = (x - m).square().mean();  // two passes: no cancellation
     const Scalar s = Scalar(1) / std::sqrt(var + eps);
     y = (x - m) * s * w + b;
