@@ -1,0 +1,322 @@
+#include "calibration/network_fit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <future>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <stdexcept>
+#include <tuple>
+
+#include <Eigen/Dense>
+#include <spdlog/spdlog.h>
+
+#include "calibration/least_squares.hpp"
+#include "sim/collective_folding.hpp"
+#include "sim/simulation.hpp"
+#include "sim/topology.hpp"
+#include "strategy/collective_plan.hpp"
+
+namespace tandem::calibration {
+
+using strategy::CollectiveAlgorithm;
+using strategy::CollectiveKind;
+
+std::vector<NcclPoint> points_from_logs(const std::vector<NcclLog>& logs, const strategy::HardwareProfile& base,
+                                        bool held_out, std::vector<std::string>* skipped) {
+  std::vector<NcclPoint> points;
+  auto skip = [&](const NcclSection& section, const std::string& why) {
+    if (skipped) skipped->push_back(section.file + " (section " + std::to_string(section.index) + ", " +
+                                    section.collective + "): " + why);
+  };
+  for (const NcclLog& log : logs) {
+    for (const NcclSection& section : log.sections) {
+      const auto kind = section.kind();
+      if (!kind) {
+        skip(section, "not a collective the twin models");
+        continue;
+      }
+      if (section.gpus < 2) {
+        skip(section, std::to_string(section.gpus) + " GPU: nothing crosses a link");
+        continue;
+      }
+      int nodes = section.nodes;
+      int per_node = section.gpus_per_node;
+      if (nodes == 0) {  // no device list: fill nodes with the profile's GPUs per node
+        per_node = std::min(section.gpus, std::max(1, base.default_gpus_per_node));
+        nodes = section.gpus / per_node;
+        if (nodes * per_node != section.gpus) per_node = 0;
+      }
+      if (per_node == 0) {
+        skip(section, "GPUs per node differ between nodes");
+        continue;
+      }
+      for (const NcclRow& row : section.rows) {
+        if (row.out_of_place.busbw_gbps <= 0 || row.size_bytes <= 0) continue;
+        NcclPoint point;
+        point.file = section.file;
+        point.collective = section.collective;
+        point.kind = *kind;
+        point.gpus = section.gpus;
+        point.nodes = nodes;
+        point.gpus_per_node = per_node;
+        point.size_bytes = row.size_bytes;
+        point.measured_busbw_gbps = row.out_of_place.busbw_gbps;
+        point.held_out = held_out;
+        points.push_back(point);
+      }
+    }
+  }
+  return points;
+}
+
+NetworkParameters NetworkParameters::of(const strategy::HardwareProfile& profile) {
+  NetworkParameters p;
+  p.nvlink_efficiency = profile.collective_efficiency > 0 ? profile.collective_efficiency : 1.0;
+  p.nvlink_latency_s = profile.intra_node.latency_s;
+  p.nic_efficiency = profile.nic_efficiency > 0 ? profile.nic_efficiency : p.nvlink_efficiency;
+  p.nic_latency_s = profile.nic.latency_s;
+  p.collective_latency_s = profile.collective_latency_s;
+  return p;
+}
+
+void NetworkParameters::apply_to(strategy::HardwareProfile& profile) const {
+  profile.collective_efficiency = nvlink_efficiency;
+  profile.intra_node.latency_s = nvlink_latency_s;
+  profile.nic_efficiency = nic_efficiency;
+  profile.nic.latency_s = nic_latency_s;
+  profile.collective_latency_s = collective_latency_s;
+}
+
+strategy::Scenario collective_scenario(const strategy::HardwareProfile& profile, int nodes, int gpus_per_node,
+                                       CollectiveKind kind, const std::vector<double>& sizes) {
+  // Any built-in profile makes the document valid; the cluster then takes `profile` whole.
+  strategy::Scenario scenario = strategy::parse_scenario(
+      "name: nccl-fit\ncluster: {gpu: a100-40gb, nodes: " + std::to_string(nodes) +
+          ", gpus_per_node: " + std::to_string(gpus_per_node) +
+          "}\ncollective: {kind: all-reduce, sizes: [1MiB], algorithm: auto}\n",
+      std::filesystem::current_path());
+  auto& cluster = scenario.cluster;
+  cluster.profile = profile;
+  cluster.gpu = profile.origin.empty() || profile.origin == "built-in" ? profile.name : profile.origin;
+  cluster.intra_node = profile.intra_node;
+  cluster.nic = profile.nic;
+  cluster.node_groups.clear();
+  cluster.node_groups.push_back({0, nodes, profile, profile.intra_node, profile.nic});
+  scenario.collective->kind = kind;
+  scenario.collective->sizes_bytes = sizes;
+  return scenario;
+}
+
+namespace {
+
+using GroupKey = std::tuple<int, int, int>;  // nodes, gpus per node, kind
+
+std::map<GroupKey, std::vector<std::size_t>> group_points(const std::vector<NcclPoint>& points,
+                                                          const std::vector<std::size_t>& which) {
+  std::map<GroupKey, std::vector<std::size_t>> groups;
+  for (std::size_t i : which)
+    groups[{points[i].nodes, points[i].gpus_per_node, static_cast<int>(points[i].kind)}].push_back(i);
+  return groups;
+}
+
+const char* algorithm_text(CollectiveAlgorithm algorithm) {
+  switch (algorithm) {
+    case CollectiveAlgorithm::Auto: return "auto";
+    case CollectiveAlgorithm::Ring: return "ring";
+    case CollectiveAlgorithm::Tree: return "tree";
+    case CollectiveAlgorithm::Hierarchical: return "hierarchical";
+  }
+  return "ring";
+}
+
+// The analytic twin of one group: every candidate's folded plan costed by its links.
+void predict_group_analytic(std::vector<NcclPoint>& points, const std::vector<std::size_t>& members,
+                            const strategy::HardwareProfile& profile) {
+  const NcclPoint& first = points[members.front()];
+  const strategy::Scenario scenario =
+      collective_scenario(profile, first.nodes, first.gpus_per_node, first.kind, {1});
+  const sim::ClusterTopology topology(scenario.cluster);
+  const int n = topology.gpus();
+  std::vector<int> ranks(static_cast<std::size_t>(n));
+  std::iota(ranks.begin(), ranks.end(), 0);
+  auto node_of = [&](int rank) { return topology.node_of(rank); };
+  const auto candidates = strategy::candidate_algorithms(first.kind, ranks, node_of);
+  sim::FoldOptions fold;
+  fold.preferred_node = 0;
+  const double factor = strategy::bus_bandwidth_factor(first.kind, n);
+  for (std::size_t i : members) {
+    NcclPoint& point = points[i];
+    double best = std::numeric_limits<double>::infinity();
+    CollectiveAlgorithm chosen = candidates.front();
+    for (CollectiveAlgorithm algorithm : candidates) {
+      const auto plan = strategy::plan_collective(point.kind, algorithm, ranks, point.size_bytes, node_of);
+      const double time = sim::estimate_plan_time(topology, sim::fold_plans(topology, {plan}, fold));
+      if (time < best) {
+        best = time;
+        chosen = algorithm;
+      }
+    }
+    point.predicted_busbw_gbps = best > 0 ? point.size_bytes / best * factor / 1e9 : 0;
+    point.algorithm = algorithm_text(chosen);
+  }
+}
+
+void predict_group_twin(std::vector<NcclPoint>& points, const std::vector<std::size_t>& members,
+                        const strategy::HardwareProfile& profile) {
+  const NcclPoint& first = points[members.front()];
+  std::vector<double> sizes;
+  for (std::size_t i : members) sizes.push_back(points[i].size_bytes);
+  const strategy::Scenario scenario =
+      collective_scenario(profile, first.nodes, first.gpus_per_node, first.kind, sizes);
+  sim::SimulationOptions options;
+  options.record_trace = false;
+  const sim::SimulationResult result = sim::run_simulation_in_child(scenario, options);
+  if (!result.ok)
+    throw std::runtime_error("the twin failed on " + std::to_string(first.gpus) + " GPUs: " + result.error);
+  if (result.collective_rows.size() != members.size())
+    throw std::runtime_error("the twin returned " + std::to_string(result.collective_rows.size()) + " rows for " +
+                             std::to_string(members.size()) + " sizes");
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    NcclPoint& point = points[members[k]];
+    point.predicted_busbw_gbps = result.collective_rows[k].busbw_bytes_per_s / 1e9;
+    point.algorithm = algorithm_text(result.collective_rows[k].algorithm);
+  }
+}
+
+}  // namespace
+
+void predict(std::vector<NcclPoint>& points, const strategy::HardwareProfile& profile, PredictionEngine engine,
+             int jobs) {
+  std::vector<std::size_t> all(points.size());
+  std::iota(all.begin(), all.end(), 0);
+  const auto groups = group_points(points, all);
+  if (engine == PredictionEngine::Analytic) {
+    for (const auto& [key, members] : groups) predict_group_analytic(points, members, profile);
+    return;
+  }
+  // Children `jobs` at a time; each group writes only its own points.
+  std::vector<std::future<void>> running;
+  for (const auto& [key, members] : groups) {
+    if (static_cast<int>(running.size()) >= std::max(1, jobs)) {
+      running.front().get();
+      running.erase(running.begin());
+    }
+    running.push_back(std::async(std::launch::async, [&points, &profile, members = members] {
+      predict_group_twin(points, members, profile);
+    }));
+  }
+  for (auto& job : running) job.get();
+}
+
+double busbw_mape(const std::vector<NcclPoint>& points, bool held_out, double min_size_bytes) {
+  double total = 0;
+  std::size_t count = 0;
+  for (const NcclPoint& point : points) {
+    if (point.held_out != held_out || point.size_bytes < min_size_bytes) continue;
+    total += std::abs(point.error_percent());
+    ++count;
+  }
+  return count > 0 ? total / static_cast<double>(count) : 0;
+}
+
+NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const strategy::HardwareProfile& base,
+                             const NetworkFitOptions& options) {
+  std::vector<NcclPoint> points;
+  for (const NcclPoint& point : all_points)
+    if (!point.held_out && point.size_bytes >= options.min_size_bytes) points.push_back(point);
+  if (points.empty())
+    throw std::invalid_argument("no measurement to fit: every point is held out or below the minimum size");
+  const bool any_intra = std::any_of(points.begin(), points.end(), [](const NcclPoint& p) { return p.gpus_per_node > 1; });
+  const bool any_inter = std::any_of(points.begin(), points.end(), [](const NcclPoint& p) { return p.nodes > 1; });
+
+  NetworkFitResult result;
+  result.initial = NetworkParameters::of(base);
+  result.fitted_points = points.size();
+
+  // Unknowns in an unconstrained space: efficiencies through a logistic map onto (0, 1],
+  // latencies through log. Parameters the data cannot see (no multi-GPU node, no second node)
+  // stay at the base profile's values.
+  struct Unknown {
+    int which;  // 0 nvlink efficiency, 1 nvlink latency, 2 nic efficiency, 3 nic latency, 4 collective latency
+  };
+  std::vector<Unknown> unknowns;
+  if (any_intra) unknowns.push_back({0}), unknowns.push_back({1});
+  if (any_inter) unknowns.push_back({2}), unknowns.push_back({3});
+  unknowns.push_back({4});
+  auto logit = [](double e) {
+    e = std::clamp(e, 1e-3, 0.999);
+    return std::log(e / (1 - e));
+  };
+  auto logistic = [](double x) { return 1 / (1 + std::exp(-x)); };
+  auto parameters_of = [&](const Eigen::VectorXd& x) {
+    NetworkParameters p = result.initial;
+    for (std::size_t i = 0; i < unknowns.size(); ++i) {
+      const double v = x[static_cast<Eigen::Index>(i)];
+      switch (unknowns[i].which) {
+        case 0: p.nvlink_efficiency = logistic(v); break;
+        case 1: p.nvlink_latency_s = std::exp(v); break;
+        case 2: p.nic_efficiency = logistic(v); break;
+        case 3: p.nic_latency_s = std::exp(v); break;
+        case 4: p.collective_latency_s = std::exp(v); break;
+      }
+    }
+    return p;
+  };
+  Eigen::VectorXd x(static_cast<Eigen::Index>(unknowns.size()));
+  for (std::size_t i = 0; i < unknowns.size(); ++i) {
+    const auto& p = result.initial;
+    double v = 0;
+    switch (unknowns[i].which) {
+      case 0: v = logit(p.nvlink_efficiency); break;
+      case 1: v = std::log(std::max(1e-7, p.nvlink_latency_s)); break;
+      case 2: v = logit(p.nic_efficiency); break;
+      case 3: v = std::log(std::max(1e-7, p.nic_latency_s)); break;
+      case 4: v = std::log(std::max(1e-6, p.collective_latency_s)); break;
+    }
+    x[static_cast<Eigen::Index>(i)] = v;
+  }
+
+  auto residuals = [&](const Eigen::VectorXd& at) {
+    strategy::HardwareProfile profile = base;
+    parameters_of(at).apply_to(profile);
+    predict(points, profile, PredictionEngine::Analytic);
+    Eigen::VectorXd r(static_cast<Eigen::Index>(points.size()));
+    for (std::size_t i = 0; i < points.size(); ++i)
+      r[static_cast<Eigen::Index>(i)] =
+          std::log(std::max(1e-9, points[i].predicted_busbw_gbps) / points[i].measured_busbw_gbps);
+    return r;
+  };
+
+  LeastSquaresOptions solver;
+  solver.max_iterations = options.max_iterations;
+  solver.verbose = options.verbose;
+  const LeastSquaresResult solution = levenberg_marquardt(residuals, x, solver);
+  result.iterations = solution.iterations;
+  const double count = static_cast<double>(points.size());
+  result.initial_rms_log_error = std::sqrt(solution.initial_cost * 2 / count);
+  result.final_rms_log_error = std::sqrt(solution.final_cost * 2 / count);
+  result.fitted = parameters_of(solution.x);
+  result.profile = base;
+  result.fitted.apply_to(result.profile);
+  return result;
+}
+
+nlohmann::json points_to_json(const std::vector<NcclPoint>& points) {
+  nlohmann::json array = nlohmann::json::array();
+  for (const NcclPoint& p : points)
+    array.push_back({{"file", p.file},
+                     {"collective", p.collective},
+                     {"gpus", p.gpus},
+                     {"nodes", p.nodes},
+                     {"size_bytes", p.size_bytes},
+                     {"measured_busbw_GBps", p.measured_busbw_gbps},
+                     {"predicted_busbw_GBps", p.predicted_busbw_gbps},
+                     {"error_percent", p.error_percent()},
+                     {"algorithm", p.algorithm},
+                     {"held_out", p.held_out}});
+  return array;
+}
+
+}  // namespace tandem::calibration

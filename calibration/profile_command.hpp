@@ -1,0 +1,35 @@
+#pragma once
+// `engine profile`: runs the microbenchmarks (calibration/microbenchmarks.hpp) on this machine and
+// records them in the run store as a run of kind 'profile' with the machine's description. The
+// engine's command line registers the subcommand with add_profile_options and calls run_profile.
+//
+//   engine profile --db runs.db [--quick] [--threads 1,2] [--json]
+//   mpirun -np 2 ... engine profile --db runs.db        (adds the collectives and send/recv)
+//
+// Compute microbenchmarks run on world rank 0 only (the other ranks wait), communication ones
+// on every rank; rank 0 writes the store and prints. Exit codes: 0 ok, 1 failure, 2 bad input.
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "comm/communicator.hpp"
+
+namespace tandem::calibration {
+
+struct ProfileArguments {
+  std::string db;                 // "" = $TANDEM_DB or ~/.local/share/tandem/runs.db
+  std::string name = "engine profile";
+  bool quick = false;
+  std::vector<int> threads;       // kernel thread counts ("" = 1 and the physical cores)
+  bool skip_compute = false;      // only the communication microbenchmarks
+  double min_seconds = 0;         // per case (0 = the default: 0.03 s, quick 0.005 s)
+  bool json = false;
+  bool quiet = false;
+};
+
+void add_profile_options(CLI::App& command, ProfileArguments& arguments);
+int run_profile(const ProfileArguments& arguments, comm::Communicator& world);
+
+}  // namespace tandem::calibration

@@ -1,0 +1,411 @@
+#include "calibration/validation.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+#include "report/run_store.hpp"
+#include "sim/simulation.hpp"
+#include "strategy/scenario.hpp"
+
+extern char** environ;
+
+namespace tandem::calibration {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+  bool timed_out = false;
+};
+
+// Runs argv with `extra_environment` added, capturing stdout and stderr; kills it after
+// timeout_s.
+ProcessResult run_process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_environment,
+                          double timeout_s) {
+  int out_pipe[2], err_pipe[2];
+  if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) throw std::runtime_error("pipe() failed");
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) environment.emplace_back(*e);
+  for (const std::string& extra : extra_environment) {
+    const std::string key = extra.substr(0, extra.find('=') + 1);
+    environment.erase(std::remove_if(environment.begin(), environment.end(),
+                                     [&](const std::string& e) { return e.starts_with(key); }),
+                      environment.end());
+    environment.push_back(extra);
+  }
+  std::vector<char*> args, envp;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const std::string& e : environment) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork() failed");
+  if (pid == 0) {
+    ::setpgid(0, 0);  // its own process group: a timeout ends mpirun and its ranks together
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    ::execve(args[0], args.data(), envp.data());
+    std::fprintf(stderr, "cannot run %s: %s\n", args[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ProcessResult result;
+  const auto start = std::chrono::steady_clock::now();
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  char buffer[65536];
+  while (open_fds > 0) {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (elapsed > timeout_s) {
+      ::kill(-pid, SIGKILL);
+      result.timed_out = true;
+      break;
+    }
+    if (::poll(fds, 2, 200) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+      if (n <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? result.out : result.err).append(buffer, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  for (auto& fd : fds)
+    if (fd.fd >= 0) ::close(fd.fd);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  return result;
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double position = p * static_cast<double>(v.size() - 1);
+  const std::size_t lower = static_cast<std::size_t>(std::floor(position));
+  const std::size_t upper = std::min(v.size() - 1, lower + 1);
+  return v[lower] + (position - static_cast<double>(lower)) * (v[upper] - v[lower]);
+}
+
+bool is_open_mpi(const fs::path& mpirun) {
+  static std::map<std::string, bool> cache;
+  auto it = cache.find(mpirun.string());
+  if (it != cache.end()) return it->second;
+  bool open = false;
+  try {
+    const ProcessResult r = run_process({mpirun.string(), "--version"}, {}, 20);
+    open = (r.out + r.err).find("Open MPI") != std::string::npos || (r.out + r.err).find("OpenRTE") != std::string::npos;
+  } catch (const std::exception&) {
+  }
+  cache[mpirun.string()] = open;
+  return open;
+}
+
+}  // namespace
+
+std::string ValidationConfig::scenario_yaml(const std::string& profile) const {
+  std::ostringstream yaml;
+  yaml << "# tandem-calibrate validate: configuration " << name << " of the held-out matrix\n"
+       << "name: " << kValidationRunPrefix << name << "\n"
+       << "model: {layers: " << layers << ", hidden: " << hidden << ", heads: " << heads << ", vocab: " << vocab
+       << ", seq_len: " << seq_len << "}\n"
+       << "cluster: {gpu: \"" << profile << "\", nodes: 1, gpus_per_node: " << ranks()
+       << ", threads_per_rank: " << threads << "}\n"
+       << "strategy: {tp: " << tp << ", pp: " << pp << ", dp: " << dp << ", micro_batch: " << micro_batch
+       << ", global_batch: " << global_batch << ", precision: fp32, optimizer: adamw, schedule: 1f1b}\n"
+       << "training: {steps: 8, lr: 1e-3, warmup_steps: 1, seed: 7, data: synthetic, eval_every: 0, eval_batches: 1, "
+          "checkpoint_every: 0}\n";
+  return yaml.str();
+}
+
+std::vector<ValidationConfig> validation_matrix(int cores, bool quick, bool oversubscribed, bool have_mpi) {
+  const int two = std::min(2, std::max(1, cores));
+  auto single = [](std::string name, int hidden, int heads, int seq, int batch, int threads, int layers = 2) {
+    ValidationConfig c;
+    c.name = std::move(name);
+    c.hidden = hidden;
+    c.heads = heads;
+    c.seq_len = seq;
+    c.micro_batch = batch;
+    c.global_batch = batch;
+    c.threads = threads;
+    c.layers = layers;
+    return c;
+  };
+  std::vector<ValidationConfig> matrix;
+  const bool two_ranks = have_mpi && (cores >= 2 || oversubscribed);
+  if (quick) {
+    matrix.push_back(single("h96-s64-b4-t1", 96, 4, 64, 4, 1));
+    matrix.push_back(single("h96-s32-b4-t" + std::to_string(two), 96, 4, 32, 4, two));
+    if (two_ranks) {
+      ValidationConfig dp = single("h96-s64-b2-dp2", 96, 4, 64, 2, 1);
+      dp.dp = 2;
+      dp.global_batch = 4;
+      dp.oversubscribed = cores < 2;
+      matrix.push_back(dp);
+    }
+    return matrix;
+  }
+  matrix.push_back(single("h96-s64-b4-t1", 96, 4, 64, 4, 1));
+  matrix.push_back(single("h96-s64-b8-t" + std::to_string(two), 96, 4, 64, 8, two));
+  matrix.push_back(single("h192-s64-b4-t1", 192, 6, 64, 4, 1));
+  matrix.push_back(single("h192-s128-b2-t" + std::to_string(two), 192, 6, 128, 2, two));
+  matrix.push_back(single("h384-s64-b2-t1", 384, 6, 64, 2, 1));
+  matrix.push_back(single("h288-s32-b8-t" + std::to_string(two), 288, 6, 32, 8, two));
+  if (two_ranks) {
+    ValidationConfig dp = single("h192-s64-b4-dp2", 192, 6, 64, 4, 1);
+    dp.dp = 2;
+    dp.global_batch = 8;
+    ValidationConfig tp = single("h192-s64-b4-tp2", 192, 6, 64, 4, 1);
+    tp.tp = 2;
+    ValidationConfig pp = single("h192-l4-s64-b2-pp2", 192, 6, 64, 2, 1, 4);
+    pp.pp = 2;
+    pp.global_batch = 8;
+    for (ValidationConfig* c : {&dp, &tp, &pp}) {
+      c->oversubscribed = cores < 2;
+      matrix.push_back(*c);
+    }
+  }
+  if (oversubscribed && have_mpi) {
+    ValidationConfig four = single("h192-s64-b4-dp2-tp2", 192, 6, 64, 4, 1);
+    four.dp = 2;
+    four.tp = 2;
+    four.global_batch = 8;
+    four.oversubscribed = cores < 4;
+    matrix.push_back(four);
+  }
+  return matrix;
+}
+
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double load = 0;
+  in >> load;
+  return load;
+}
+
+ValidationReport run_validation(const std::vector<ValidationConfig>& matrix, const ValidationOptions& options,
+                                const ValidationProgress& progress) {
+  ValidationReport report;
+  report.profile = options.profile;
+  report.load_before = load_average();
+  fs::create_directories(options.work_dir);
+  const std::size_t total = matrix.size() * static_cast<std::size_t>(std::max(1, options.repeats) + 1);
+  std::size_t done = 0;
+  for (const ValidationConfig& config : matrix) {
+    ValidationRun run;
+    run.config = config;
+    const fs::path scenario_path = options.work_dir / (kValidationRunPrefix + config.name + ".yaml");
+    std::ofstream(scenario_path) << config.scenario_yaml(options.profile);
+    // The prediction: the same scenario on the twin, every rank simulated.
+    sim::SimulationResult prediction;
+    try {
+      const strategy::Scenario scenario = strategy::load_scenario(scenario_path);
+      sim::SimulationOptions simulation;
+      simulation.fold = false;
+      prediction = sim::run_simulation_in_child(scenario, simulation);
+    } catch (const std::exception& error) {
+      prediction.ok = false;
+      prediction.error = error.what();
+    }
+    if (progress) progress(++done, total, config.name + ": predicted");
+    if (!prediction.ok) {
+      run.error = "the twin: " + prediction.error;
+      report.runs.push_back(run);
+      done += static_cast<std::size_t>(std::max(1, options.repeats));
+      continue;
+    }
+    run.predicted_s = prediction.step_time_s;
+
+    std::vector<double> all_steps;
+    for (int repeat = 0; repeat < std::max(1, options.repeats); ++repeat) {
+      std::vector<std::string> argv;
+      std::vector<std::string> environment;
+      if (config.ranks() > 1) {
+        if (options.mpirun.empty()) {
+          run.error = "needs " + std::to_string(config.ranks()) + " ranks and no mpirun was found";
+          break;
+        }
+        argv = {options.mpirun.string(), "-np", std::to_string(config.ranks())};
+        if (is_open_mpi(options.mpirun)) {
+          for (const char* flag : {"--oversubscribe", "--bind-to", "none", "--mca", "pml", "ob1", "--mca", "btl",
+                                   "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none"})
+            argv.emplace_back(flag);
+          environment = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"};
+        }
+      }
+      for (const std::string& a : {options.engine.string(), std::string("train"), scenario_path.string(),
+                                   std::string("--steps"), std::to_string(options.steps), std::string("--db"),
+                                   options.db.string(), std::string("--json"), std::string("--quiet")})
+        argv.push_back(a);
+      ProcessResult process;
+      try {
+        process = run_process(argv, environment, 1800);
+      } catch (const std::exception& error) {
+        throw std::runtime_error(std::string("cannot start the engine: ") + error.what());
+      }
+      if (progress) progress(++done, total, config.name + ": run " + std::to_string(repeat + 1));
+      if (process.exit_code != 0) {
+        std::string message = process.err;
+        if (message.size() > 400) message = message.substr(message.size() - 400);
+        run.error = "engine train exited with " + std::to_string(process.exit_code) +
+                    (process.timed_out ? " (timed out)" : "") + ": " + message;
+        break;
+      }
+      nlohmann::json result;
+      const auto brace = process.out.find('{');
+      try {
+        result = nlohmann::json::parse(brace == std::string::npos ? std::string("{}") : process.out.substr(brace));
+      } catch (const std::exception&) {
+        run.error = "engine train printed no JSON result";
+        break;
+      }
+      const std::string run_id = result.value("run_id", "");
+      std::vector<double> steps;
+      if (!run_id.empty()) {
+        const report::RunStore store = report::RunStore::open(options.db);
+        for (const report::MetricPoint& point : store.load_metrics(run_id, "step_time_s"))
+          if (point.step > options.warmup_steps && std::isfinite(point.value)) steps.push_back(point.value);
+      }
+      if (steps.empty() && result.contains("step_time_s")) steps.push_back(result["step_time_s"].get<double>());
+      if (steps.empty()) {
+        run.error = "no step time measured";
+        break;
+      }
+      run.run_ids.push_back(run_id);
+      run.run_medians_s.push_back(median_of(steps));
+      all_steps.insert(all_steps.end(), steps.begin(), steps.end());
+    }
+    if (!run.error.empty() || run.run_medians_s.empty()) {
+      if (run.error.empty()) run.error = "no run";
+      report.runs.push_back(run);
+      continue;
+    }
+    run.ok = true;
+    run.measured_s = median_of(run.run_medians_s);
+    if (run.run_medians_s.size() >= 2) {
+      const auto [low, high] = std::minmax_element(run.run_medians_s.begin(), run.run_medians_s.end());
+      run.spread_percent = 100 * (*high - *low) / run.measured_s;
+      run.spread_kind = "run-to-run";
+    } else {
+      run.spread_percent = 100 * (percentile(all_steps, 0.9) - percentile(all_steps, 0.1)) / run.measured_s;
+      run.spread_kind = "step-to-step";
+    }
+    // Op by op: the prediction against the run closest to the median.
+    try {
+      std::size_t representative = 0;
+      for (std::size_t i = 1; i < run.run_medians_s.size(); ++i)
+        if (std::abs(run.run_medians_s[i] - run.measured_s) < std::abs(run.run_medians_s[representative] - run.measured_s))
+          representative = i;
+      const report::RunStore store = report::RunStore::open(options.db);
+      const std::string& id = run.run_ids[representative];
+      std::vector<report::TraceRecord> measured;
+      for (std::int64_t step : store.trace_steps(id)) {
+        if (step <= options.warmup_steps) continue;
+        auto records = store.load_trace(id, step).records;
+        measured.insert(measured.end(), records.begin(), records.end());
+      }
+      report::AlignOptions align;
+      align.by = report::AlignBy::Rank;
+      align.aggregate = report::Aggregate::Median;
+      const report::TraceAlignment alignment = report::align_traces(prediction.trace, measured, align);
+      for (const report::OpAlignment& op : report::worst_ops(alignment, 5, 20e-6)) {
+        OpError e;
+        e.op = std::string(strategy::to_string(op.code)) + (op.layer >= 0 ? " layer " + std::to_string(op.layer) : "") +
+               (op.micro_batch >= 0 ? " mb " + std::to_string(op.micro_batch) : "") + " rank " + std::to_string(op.group);
+        e.predicted_s = op.predicted_s;
+        e.measured_s = op.measured_s;
+        e.error_percent = op.relative_error ? 100 * *op.relative_error : 0;
+        run.worst_ops.push_back(e);
+      }
+    } catch (const std::exception& error) {
+      run.worst_ops.push_back({std::string("op alignment failed: ") + error.what(), 0, 0, 0});
+    }
+    report.runs.push_back(run);
+  }
+  report.load_after = load_average();
+  double total_error = 0, total_over = 0;
+  int count = 0, count_over = 0;
+  for (const ValidationRun& r : report.runs) {
+    if (!r.ok) continue;
+    if (r.config.oversubscribed) {
+      total_over += std::abs(r.error_percent());
+      ++count_over;
+    } else {
+      total_error += std::abs(r.error_percent());
+      ++count;
+    }
+  }
+  report.mape = count > 0 ? total_error / count : 0;
+  report.oversubscribed_mape = count_over > 0 ? total_over / count_over : 0;
+  return report;
+}
+
+nlohmann::json validation_to_json(const ValidationReport& report) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const ValidationRun& r : report.runs) {
+    nlohmann::json worst = nlohmann::json::array();
+    for (const OpError& e : r.worst_ops)
+      worst.push_back({{"op", e.op}, {"predicted_s", e.predicted_s}, {"measured_s", e.measured_s},
+                       {"error_percent", e.error_percent}});
+    nlohmann::json j{{"config", r.config.name},
+                     {"ranks", r.config.ranks()},
+                     {"threads", r.config.threads},
+                     {"dp", r.config.dp},
+                     {"tp", r.config.tp},
+                     {"pp", r.config.pp},
+                     {"oversubscribed", r.config.oversubscribed},
+                     {"ok", r.ok},
+                     {"predicted_s", r.predicted_s},
+                     {"measured_s", r.measured_s},
+                     {"error_percent", r.error_percent()},
+                     {"spread_percent", r.spread_percent},
+                     {"spread_kind", r.spread_kind},
+                     {"run_medians_s", r.run_medians_s},
+                     {"run_ids", r.run_ids},
+                     {"worst_ops", worst}};
+    if (!r.ok) j["error"] = r.error;
+    runs.push_back(j);
+  }
+  nlohmann::json j{{"mape", report.mape},
+                   {"runs", runs},
+                   {"profile", report.profile},
+                   {"load_average", {{"before", report.load_before}, {"after", report.load_after}}}};
+  const bool any_over = std::any_of(report.runs.begin(), report.runs.end(),
+                                    [](const ValidationRun& r) { return r.config.oversubscribed; });
+  if (any_over) j["oversubscribed_mape"] = report.oversubscribed_mape;
+  return j;
+}
+
+}  // namespace tandem::calibration

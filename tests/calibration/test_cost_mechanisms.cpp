@@ -1,0 +1,128 @@
+// The twin mechanisms the fits rely on (sim/compute_cost.hpp, sim/collective_folding.hpp) against
+// their closed forms: a ring step's latency is the mean of its hops', the fixed per-collective
+// latency is paid once, non-GEMM arithmetic runs at vector_efficiency of the fp32 peak, and
+// cpu.parallel_grain puts small ops on fewer threads. Plus the profile keys' round trip.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "sim/collective_folding.hpp"
+#include "sim/compute_cost.hpp"
+#include "sim/simulation.hpp"
+#include "strategy/collective_plan.hpp"
+#include "strategy/hardware_profile.hpp"
+#include "strategy/scenario.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace tandem;
+
+constexpr const char* kProfile = R"(name: mechanisms
+backend: cuda
+memory: {capacity: 80GiB, bandwidth: 1000GB/s, efficiency: 1}
+compute: {fp32: 100TFLOP/s, bf16: 100TFLOP/s, fp8: 0TFLOP/s, attention_efficiency: 1, kernel_overhead: 0us, vector_efficiency: 0.25}
+gemm: {peak_efficiency: 1, compute_units: 1, k_half: 0, tiles: [[1, 1, 1.0]]}
+node:
+  gpus_per_node: 2
+  intra_node: {bandwidth: 100GB/s, latency: 1us}
+  nic: {count: 2, bandwidth: 100GB/s, latency: 9us}
+  collective_efficiency: 1
+  collective_latency: 20us
+)";
+
+class Mechanisms : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    directory_ = fs::temp_directory_path() / ("tandem-calibration-mechanisms-" + std::to_string(::getpid()));
+    fs::create_directories(directory_);
+    std::ofstream(directory_ / "p.yaml") << kProfile;
+  }
+  void TearDown() override { fs::remove_all(directory_); }
+  strategy::Scenario scenario(const std::string& yaml) { return strategy::parse_scenario(yaml, directory_); }
+  fs::path directory_;
+};
+
+TEST_F(Mechanisms, ProfileKeysRoundTrip) {
+  const strategy::HardwareProfile p = strategy::load_hardware_profile("p.yaml", directory_);
+  EXPECT_DOUBLE_EQ(p.vector_efficiency, 0.25);
+  EXPECT_DOUBLE_EQ(p.collective_latency_s, 20e-6);
+  strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
+  cpu.parallel_grain_flops = 4e6;
+  for (const strategy::HardwareProfile& original : {p, cpu}) {
+    const strategy::HardwareProfile back =
+        strategy::parse_hardware_profile(strategy::hardware_profile_to_yaml(original), "written", "cluster.gpu");
+    EXPECT_DOUBLE_EQ(back.vector_efficiency, original.vector_efficiency);
+    EXPECT_DOUBLE_EQ(back.collective_latency_s, original.collective_latency_s);
+    EXPECT_DOUBLE_EQ(back.parallel_grain_flops, original.parallel_grain_flops);
+  }
+  EXPECT_THROW(strategy::parse_hardware_profile(std::string(kProfile) + "cpu: {parallel_grain: -1}\n", "x", "cluster.gpu"),
+               strategy::ScenarioError);
+}
+
+TEST_F(Mechanisms, RingStepLatencyIsTheMeanOfItsHopsAndTheCollectiveLatencyIsPaidOnce) {
+  // 2 nodes x 2 GPUs on a star: NCCL-style channel rings, each with 2 NVLink hops (1 us) and 2
+  // NIC hops (9 us). A 4-rank ring all-reduce is 2 phases of 3 steps: the flows pay the largest
+  // route latency once, the 2 further steps the mean (5 us) each; the first phase adds 20 us.
+  const auto s = scenario("name: t\ncluster: {gpu: p.yaml, nodes: 2, gpus_per_node: 2, fabric: {topology: star, "
+                          "switch_latency: 0us}}\ncollective: {kind: all-reduce, sizes: [4B], algorithm: ring}\n");
+  const sim::ClusterTopology topology(s.cluster);
+  auto node_of = [&](int r) { return topology.node_of(r); };
+  const auto plan = strategy::plan_collective(strategy::CollectiveKind::AllReduce, strategy::CollectiveAlgorithm::Ring,
+                                              {0, 1, 2, 3}, 4, node_of);
+  const sim::FoldedPlan folded = sim::fold_plans(topology, {plan}, {});
+  ASSERT_EQ(folded.phases.size(), 2u);
+  EXPECT_DOUBLE_EQ(folded.phases[0].max_latency_s, 9e-6);
+  EXPECT_DOUBLE_EQ(folded.phases[0].step_latency_s, 5e-6);
+  EXPECT_DOUBLE_EQ(folded.phases[0].fixed_latency_s, 20e-6);
+  EXPECT_DOUBLE_EQ(folded.phases[1].fixed_latency_s, 0);
+  const double latency = 2 * (9e-6 + 2 * 5e-6) + 20e-6;
+  EXPECT_NEAR(sim::estimate_plan_time(topology, folded), latency, 1e-9);
+  // The simulated what-if: the same (4 bytes take no time worth mentioning).
+  sim::SimulationOptions options;
+  const sim::SimulationResult result = sim::run_simulation_in_child(s, options);
+  ASSERT_TRUE(result.ok) << result.error;
+  ASSERT_EQ(result.collective_rows.size(), 1u);
+  EXPECT_NEAR(result.collective_rows[0].time_s, latency, 1e-8);
+}
+
+TEST_F(Mechanisms, NonGemmArithmeticRunsAtTheVectorEfficiency) {
+  const strategy::HardwareProfile p = strategy::load_hardware_profile("p.yaml", directory_);
+  const sim::ComputeCostModel model(p, strategy::Precision::Fp32);
+  strategy::Op gelu;
+  gelu.type = strategy::OpType::Compute;
+  gelu.compute_kind = strategy::ComputeKind::Elementwise;
+  gelu.flops = 1e9;
+  gelu.bytes = 1e3;
+  EXPECT_NEAR(model.op_time(gelu), 1e9 / (100e12 * 0.25), 1e-15);
+  // GEMMs keep the full peak.
+  EXPECT_NEAR(model.gemm_time({1000, 1000, 1000, 1}, 0), 2e9 / 100e12, 1e-15);
+}
+
+TEST_F(Mechanisms, SmallOpsRunOnFewerThreadsBelowTheParallelGrain) {
+  strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
+  cpu.kernel_overhead_s = 0;
+  cpu.cores = 4;
+  cpu.parallel_grain_flops = 1e6;
+  const sim::ComputeCostModel two_threads(cpu, strategy::Precision::Fp32, 2, 1);
+  const double per_core = cpu.memory_bandwidth_bytes_per_s * cpu.memory_efficiency;
+  strategy::Op op;
+  op.type = strategy::OpType::Compute;
+  op.compute_kind = strategy::ComputeKind::Elementwise;
+  op.bytes = 1e6;
+  op.flops = 5e5;  // below the grain: one thread
+  EXPECT_EQ(two_threads.threads_for(op.flops), 1);
+  EXPECT_NEAR(two_threads.op_time(op), 1e6 / per_core, 1e-12);
+  op.flops = 5e6;  // 5 grains: both threads
+  EXPECT_EQ(two_threads.threads_for(op.flops), 2);
+  EXPECT_NEAR(two_threads.op_time(op), std::max(1e6 / (2 * per_core), 5e6 / (2 * cpu.peak_flops_fp32)), 1e-12);
+  // Without a grain every op uses every thread (the previous behaviour).
+  cpu.parallel_grain_flops = 0;
+  const sim::ComputeCostModel all(cpu, strategy::Precision::Fp32, 2, 1);
+  op.flops = 5e5;
+  EXPECT_EQ(all.threads_for(op.flops), 2);
+  EXPECT_NEAR(all.op_time(op), 1e6 / (2 * per_core), 1e-12);
+}
+
+}  // namespace
