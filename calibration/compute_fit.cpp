@@ -84,7 +84,7 @@ struct ComputeUnknowns {
     Eigen::Index i = 0;
     if (matmul) {
       p.gemm.peak_efficiency = logistic(x[i++]);
-      p.gemm.k_half = std::exp(x[i++]);
+      p.gemm.k_half = std::clamp(std::exp(x[i++]), 0.5, 1e5);  // a k-ramp of a fraction of one k step is none
       for (std::size_t t = 1; t <= tiles; ++t) p.gemm.tiles[t].efficiency = logistic(x[i++]);
     }
     if (attention) p.attention_efficiency = logistic(x[i++]);

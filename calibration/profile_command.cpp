@@ -7,11 +7,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "calibration/microbenchmarks.hpp"
+#include "calibration/process.hpp"
 #include "report/machine.hpp"
 #include "report/run_store.hpp"
 #include "tandem/version.hpp"
@@ -32,6 +36,8 @@ void add_profile_options(CLI::App& command, ProfileArguments& arguments) {
   command.add_option("--min-time", arguments.min_seconds, "seconds each case is repeated for (default 0.03, "
                                                            "quick 0.005)")
       ->check(CLI::NonNegativeNumber);
+  command.add_flag("!--no-training-runs", arguments.training_runs,
+                   "skip the short engine train runs of the calibration set (in-situ op times)");
   command.add_option("--name", arguments.name, "name of the profile run in the store");
   command.add_flag("--json", arguments.json, "print one JSON object (run id, record counts) on stdout");
   command.add_flag("-q,--quiet", arguments.quiet, "no progress bar or summary");
@@ -75,6 +81,72 @@ class ProgressBar {
   int last_decile_ = -1;
 };
 
+struct CalibrationRun {
+  int hidden, heads, seq_len, micro_batch, threads;
+  std::string name() const {
+    return "profile-h" + std::to_string(hidden) + "-s" + std::to_string(seq_len) + "-b" + std::to_string(micro_batch) +
+           "-t" + std::to_string(threads);
+  }
+};
+
+// The calibration set: GPT shapes unlike the validation matrix's (hidden 64/128/256 here,
+// 96/192/288/384 there), at 1 thread and at the machine's cores.
+std::vector<CalibrationRun> calibration_set(bool quick, int cores) {
+  std::vector<CalibrationRun> runs;
+  if (quick) return {{64, 4, 64, 4, 1}, {128, 4, 64, 2, 1}};
+  std::vector<int> threads{1};
+  if (cores > 1) threads.push_back(std::min(cores, 8));
+  for (int t : threads)
+    for (const auto& [hidden, heads] : std::vector<std::pair<int, int>>{{64, 4}, {128, 4}, {256, 8}})
+      for (const auto& [seq, batch] : std::vector<std::pair<int, int>>{{64, 8}, {128, 2}}) runs.push_back({hidden, heads, seq, batch, t});
+  return runs;
+}
+
+// Trains each configuration of the calibration set for a few steps with this engine executable,
+// recording it in `db`. Returns the run ids; failures are reported and skipped.
+std::vector<std::string> run_calibration_set(const std::vector<CalibrationRun>& set, const std::filesystem::path& db,
+                                             const std::function<void(std::size_t, const std::string&)>& progress) {
+  std::vector<std::string> ids;
+  std::error_code code;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", code);
+  if (code) {
+    std::fprintf(stderr, "engine profile: cannot find this executable (/proc/self/exe); no calibration runs\n");
+    return ids;
+  }
+  const std::filesystem::path directory =
+      std::filesystem::temp_directory_path() / ("tandem-profile-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(directory);
+  std::size_t done = 0;
+  for (const CalibrationRun& run : set) {
+    const std::filesystem::path path = directory / (run.name() + ".yaml");
+    std::ofstream(path) << "name: " << run.name() << "\nmodel: {layers: 2, hidden: " << run.hidden << ", heads: " << run.heads
+                        << ", vocab: 256, seq_len: " << run.seq_len << "}\n"
+                        << "cluster: {gpu: cpu, nodes: 1, gpus_per_node: 1, threads_per_rank: " << run.threads << "}\n"
+                        << "strategy: {tp: 1, pp: 1, dp: 1, micro_batch: " << run.micro_batch
+                        << ", global_batch: " << run.micro_batch << ", precision: fp32, optimizer: adamw}\n"
+                        << "training: {steps: 8, lr: 1e-3, warmup_steps: 1, seed: 3, data: synthetic, eval_every: 0, "
+                           "eval_batches: 1, checkpoint_every: 0}\n";
+    ProcessResult result;
+    try {
+      result = run_process({self.string(), "train", path.string(), "--db", db.string(), "--json", "--quiet"}, {}, 900);
+    } catch (const std::exception& error) {
+      result.exit_code = -1;
+      result.err = error.what();
+    }
+    ++done;
+    if (result.exit_code == 0) {
+      const auto j = nlohmann::json::parse(result.out.substr(std::min(result.out.size(), result.out.find('{'))), nullptr, false);
+      if (j.is_object() && j.contains("run_id")) ids.push_back(j["run_id"].get<std::string>());
+    } else {
+      std::fprintf(stderr, "engine profile: calibration run %s failed (%d): %s\n", run.name().c_str(), result.exit_code,
+                   result.err.c_str());
+    }
+    if (progress) progress(done, "engine train " + run.name());
+  }
+  std::filesystem::remove_all(directory, code);
+  return ids;
+}
+
 }  // namespace
 
 int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
@@ -114,6 +186,7 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
   const auto started = std::chrono::steady_clock::now();
   std::vector<report::Microbenchmark> compute;
   std::vector<report::Microbenchmark> communication;
+  std::vector<std::string> training_run_ids;
   try {
     ProgressBar bar(root && !arguments.quiet && !arguments.json);
     if (root && !arguments.skip_compute) {
@@ -124,6 +197,12 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
     world.barrier();
     communication = run_communication_microbenchmarks(
         world, options, [&](std::size_t done, std::size_t total, const std::string& label) { bar.update(done, total, label); });
+    if (root && world.size() == 1 && arguments.training_runs && !arguments.skip_compute) {
+      const auto set = calibration_set(arguments.quick, physical_cores());
+      training_run_ids = run_calibration_set(set, store->path(), [&](std::size_t done, const std::string& label) {
+        bar.update(done, set.size(), label);
+      });
+    }
     bar.finish();
   } catch (const std::exception& error) {
     std::fprintf(stderr, "engine profile: rank %d: %s\n", world.rank(), error.what());
@@ -162,6 +241,7 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
                         {"quick", arguments.quick},
                         {"compute_records", compute.size()},
                         {"communication_records", communication.size()},
+                        {"training_runs", training_run_ids},
                         {"seconds", seconds}};
   nlohmann::json headline = nlohmann::json::object();
   for (const auto& [threads, rate] : gemm_flops) headline["gemm_gflops_threads_" + std::to_string(threads)] = rate / 1e9;
@@ -182,8 +262,9 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
     result["db"] = store->path().string();
     std::cout << result.dump(2) << std::endl;
   } else if (!arguments.quiet) {
-    std::fprintf(stderr, "engine profile: %zu compute and %zu communication microbenchmarks in %.1f s on %s\n",
-                 compute.size(), communication.size(), seconds, machine.summary().c_str());
+    std::fprintf(stderr, "engine profile: %zu compute and %zu communication microbenchmarks and %zu calibration "
+                 "training runs in %.1f s on %s\n",
+                 compute.size(), communication.size(), training_run_ids.size(), seconds, machine.summary().c_str());
     for (const auto& [threads, rate] : gemm_flops)
       std::fprintf(stderr, "  best GEMM           %7.1f GFLOP/s on %d thread%s\n", rate / 1e9, threads, threads > 1 ? "s" : "");
     for (const auto& [threads, rate] : stream_bytes)

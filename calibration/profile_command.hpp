@@ -7,7 +7,12 @@
 //   mpirun -np 2 ... engine profile --db runs.db        (adds the collectives and send/recv)
 //
 // Compute microbenchmarks run on world rank 0 only (the other ranks wait), communication ones
-// on every rank; rank 0 writes the store and prints. Exit codes: 0 ok, 1 failure, 2 bad input.
+// on every rank; rank 0 writes the store and prints. On one process it then trains a small
+// calibration set of GPT configurations for a few steps (`engine train --db`, named
+// "profile-..."): their per-op traces are the in-situ measurements `tandem-calibrate fit`
+// prefers for the compute model (an op inside a training step runs on colder caches and
+// between other threads' work than the same kernel repeated alone). The validation matrix of
+// `tandem-calibrate validate` uses other shapes. Exit codes: 0 ok, 1 failure, 2 bad input.
 
 #include <string>
 #include <vector>
@@ -24,6 +29,7 @@ struct ProfileArguments {
   bool quick = false;
   std::vector<int> threads;       // kernel thread counts ("" = 1 and the physical cores)
   bool skip_compute = false;      // only the communication microbenchmarks
+  bool training_runs = true;      // the calibration set of short engine train runs (one process only)
   double min_seconds = 0;         // per case (0 = the default: 0.03 s, quick 0.005 s)
   bool json = false;
   bool quiet = false;

@@ -2,6 +2,7 @@
 //
 //   engine train [scenario.yaml] [options]     (no file: the built-in tiny-cpu scenario)
 //   engine sample --checkpoint DIR --prompt TEXT --tokens N [--temperature T --top-k K --seed S]
+//   engine profile --db runs.db [--quick]       (calibration/profile_command.hpp)
 //   mpirun -np N --oversubscribe [--allow-run-as-root] engine train scenario.yaml
 //
 // Exit codes: 0 success, 1 failure (I/O, communication), 2 a mistake in the input (scenario,
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "calibration/profile_command.hpp"
 #include "comm/communicator.hpp"
 #include "comm/mpi_communicator.hpp"
 #include "engine/cli/openmp_wait_policy.hpp"
@@ -169,6 +171,11 @@ int main(int argc, char** argv) {
   sample->add_option("--seed", s.seed, "seed of the sampler");
   sample->add_option("--threads", s.threads, "kernel threads");
 
+  calibration::ProfileArguments p;
+  CLI::App* profile = app.add_subcommand(
+      "profile", "microbenchmark this machine (kernels; collectives under mpirun) into the run store for tandem-calibrate fit");
+  calibration::add_profile_options(*profile, p);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -184,6 +191,14 @@ int main(int argc, char** argv) {
       return kExitUserError;
     }
     return run_train(t);
+  }
+  if (profile->parsed()) {
+    try {
+      return calibration::run_profile(p, *comm::make_world_communicator());
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "engine profile: %s\n", error.what());
+      return kExitFailure;
+    }
   }
   if (sample->parsed()) {
     try {
