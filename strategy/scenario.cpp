@@ -506,7 +506,9 @@ std::vector<SweepAxis> build_sweep(const YAML::Node& document) {
   for (auto it = sweep.begin(); it != sweep.end(); ++it) {
     SweepAxis axis;
     axis.key = it->first.as<std::string>();
-    for (const auto& value : it->second) axis.values.push_back(value.Scalar());
+    // A named copy: `it->second` belongs to a temporary that a range-for would outlive.
+    const YAML::Node values = it->second;
+    for (const auto& value : values) axis.values.push_back(value.Scalar());
     axes.push_back(std::move(axis));
   }
   return axes;

@@ -8,8 +8,9 @@
 //
 // Each case runs a kernel 16 times on the same values, with every input and output buffer placed
 // at a different offset (0..15 elements) from a 64-byte boundary, and with this executable's
-// global operator new (below) returning memory at a different offset each time, so the kernels'
-// own std::vector scratch moves too. Every run must produce exactly the bits of the first.
+// global operator new (below) returning memory at a different (16-byte aligned) offset each time,
+// so the kernels' own std::vector scratch moves too. Every run must produce exactly the bits of
+// the first.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -97,10 +98,13 @@ class PlacedBuffers {
     return p;
   }
 
-  // Bytes past a 64-byte boundary for the kernel's own heap allocations (a multiple of the
-  // element size, below 64).
+  // Bytes past a 64-byte boundary for the kernel's own heap allocations: 0, 16, 32 or 48.
+  // operator new must return memory aligned to __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16 here; the
+  // kernels' scratch vectors hold doubles and vectors too), so only the alignment beyond that —
+  // what decides AVX's and AVX-512's scalar prologues — moves.
   std::size_t heap_offset_bytes() const {
-    return static_cast<std::size_t>((placement_ * 7) % kPlacements) * sizeof(Scalar) % 64;
+    constexpr std::size_t kNewAlignment = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+    return static_cast<std::size_t>(placement_ * 7) % (64 / kNewAlignment) * kNewAlignment;
   }
 
  private:
