@@ -11,9 +11,11 @@
 namespace tandem::engine::optim {
 
 void adamw_update(float* param, const float* grad, float* m, float* v, std::size_t n, float lr,
-                  float beta1, float beta2, float eps, float weight_decay, int step) {
+                  float beta1, float beta2, float eps, float weight_decay, int step,
+                  float grad_scale) {
 #if defined(TANDEM_OPTIM_USE_KERNELS_ADAMW)
-  kernels::cpu::adamw_update(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, step);
+  kernels::cpu::adamw_update(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, step,
+                             grad_scale);
 #else
   const double bias_correction1 = 1.0 - std::pow(static_cast<double>(beta1), step);
   const double bias_correction2 = 1.0 - std::pow(static_cast<double>(beta2), step);
@@ -22,7 +24,7 @@ void adamw_update(float* param, const float* grad, float* m, float* v, std::size
   const float decay = 1.0f - lr * weight_decay;
   const float one_minus_beta1 = 1.0f - beta1, one_minus_beta2 = 1.0f - beta2;
   for (std::size_t i = 0; i < n; ++i) {
-    const float g = grad[i];
+    const float g = grad[i] * grad_scale;
     const float p = param[i] * decay;
     const float mi = beta1 * m[i] + one_minus_beta1 * g;
     const float vi = beta2 * v[i] + one_minus_beta2 * g * g;
@@ -57,6 +59,7 @@ class AdamW final : public PerTensorOptimizer<AdamWState> {
         eps_(config.number("eps")) {}
 
   std::string name() const override { return "adamw"; }
+  bool applies_grad_scale() const override { return true; }
 
   void step(std::span<ParameterTensor> params, const StepContext& ctx) override {
     for (ParameterTensor& param : params) {
@@ -70,7 +73,7 @@ class AdamW final : public PerTensorOptimizer<AdamWState> {
                    static_cast<float>(ctx.lr), static_cast<float>(beta1_),
                    static_cast<float>(beta2_), static_cast<float>(eps_),
                    param.decayed() ? static_cast<float>(weight_decay_) : 0.0f,
-                   static_cast<int>(state.step));
+                   static_cast<int>(state.step), static_cast<float>(ctx.grad_scale));
     }
   }
 

@@ -70,6 +70,11 @@ struct StepContext {
   int step = 1;     // global step, counted from 1 (informational: each tensor keeps its own count)
   double lr = 0;    // the scheduled learning rate for this step
   comm::Communicator* tensor_group = nullptr;  // null: tensor parallelism 1
+  // Gradient-norm clipping folded into the update: every gradient is read as grad·grad_scale
+  // (the float product the engine would otherwise have written into the gradients). The engine
+  // sets it only for an optimizer whose applies_grad_scale() is true; for the others it scales
+  // the gradients itself and leaves this 1.
+  double grad_scale = 1.0;
 };
 
 class Optimizer {
@@ -77,6 +82,8 @@ class Optimizer {
   virtual ~Optimizer() = default;
   virtual std::string name() const = 0;
   virtual void step(std::span<ParameterTensor> params, const StepContext& ctx) = 0;
+  // True if step() applies StepContext::grad_scale (saves the engine a pass over the gradients).
+  virtual bool applies_grad_scale() const { return false; }
   // Bytes of optimizer state actually allocated (moments, projections, sign bits; not the
   // transient workspace of one step). Equals strategy::optimizer_state_bytes summed over the
   // tensors stepped so far.

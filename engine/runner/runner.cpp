@@ -409,11 +409,20 @@ void Runner<Scalar>::optimizer_step() {
     grad_norm_ = std::sqrt(local_sum_of_squares());
   }
   // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
+  // An optimizer that applies StepContext::grad_scale reads the gradients scaled (the same float
+  // products) instead: one pass less over all gradients (~0.5 GB read and written at GPT-2 124M).
+  double grad_scale = 1.0;
   if (grad_clip_ > 0 && grad_norm_ >= 0) {
     const double coefficient = grad_clip_ / (grad_norm_ + 1e-6);
-    if (coefficient < 1.0)
-      for (const GradientPiece& piece : pieces_)
-        backend_->scale_in_place(piece.grad, piece.size, static_cast<Scalar>(coefficient));
+    if (coefficient < 1.0) {
+      const bool folded = !options_.gradients_only && optimizer_ && optimizer_->applies_grad_scale();
+      if (folded) {
+        grad_scale = static_cast<double>(static_cast<Scalar>(coefficient));
+      } else {
+        for (const GradientPiece& piece : pieces_)
+          backend_->scale_in_place(piece.grad, piece.size, static_cast<Scalar>(coefficient));
+      }
+    }
   }
   if (options_.gradients_only) return;
   if constexpr (std::is_same_v<Scalar, float>) {
@@ -464,6 +473,7 @@ void Runner<Scalar>::optimizer_step() {
     context.step = step_number_;
     context.lr = step_lr_;
     context.tensor_group = g.tp > 1 ? host_parallel().tensor.get() : nullptr;  // host memory
+    context.grad_scale = grad_scale;
     optimizer_->step(tensors, context);
     if (!host) {
       at = 0;

@@ -83,6 +83,27 @@ TEST(AdamW, MatchesFloat64FormulaOverSeveralSteps) {
   }
 }
 
+TEST(AdamW, GradScaleEqualsScalingTheGradientsFirst) {
+  // Clipping folded into the update must give exactly what scale_in_place then the update gives.
+  const std::size_t n = 1037;
+  const auto grad = cast<float>(random_vector(n, 281, -0.1, 0.1));
+  const auto param0 = cast<float>(random_vector(n, 282));
+  const float scale = 0.37f;
+  std::vector<float> p_folded = param0, m_folded(n, 0.01f), v_folded(n, 0.001f);
+  std::vector<float> p_scaled = param0, m_scaled(n, 0.01f), v_scaled(n, 0.001f);
+  std::vector<float> scaled = grad;
+  cpu::scale_in_place(scaled.data(), n, scale);
+  for (int step = 1; step <= 3; ++step) {
+    cpu::adamw_update(p_folded.data(), grad.data(), m_folded.data(), v_folded.data(), n, 6e-4f, 0.9f,
+                      0.95f, 1e-8f, 0.1f, step, scale);
+    cpu::adamw_update(p_scaled.data(), scaled.data(), m_scaled.data(), v_scaled.data(), n, 6e-4f, 0.9f,
+                      0.95f, 1e-8f, 0.1f, step);
+  }
+  EXPECT_EQ(p_folded, p_scaled);
+  EXPECT_EQ(m_folded, m_scaled);
+  EXPECT_EQ(v_folded, v_scaled);
+}
+
 TEST(AdamW, FirstStepMovesEachParameterByLearningRateTimesSign) {
   // At t = 1: m̂ = g and v̂ = g², so the step is lr·g/(|g| + eps) ≈ lr·sign(g).
   std::vector<float> param{1.0f, -2.0f, 0.5f, 3.0f}, grad{0.3f, -0.02f, 0.0f, 5.0f};
