@@ -59,14 +59,7 @@ MemoryEstimate estimate_memory(const Scenario& scenario) {
 
   for (const ParameterTensorSpec& tensor : parameter_tensors(model, s.tp)) {
     const double local = static_cast<double>(local_elements(tensor, s.tp));
-    OptimizerTensorShape shape;
-    shape.rows = tensor.tp_shard_dim == 0 ? tensor.rows / s.tp : tensor.rows;
-    shape.cols = tensor.tp_shard_dim == 1 ? tensor.cols / s.tp : tensor.cols;
-    shape.full_rows = tensor.rows;
-    shape.full_cols = tensor.cols;
-    shape.hidden_matrix = tensor.role == TensorRole::HiddenMatrix;
-    shape.attention_or_mlp = tensor.attention_or_mlp;
-    shape.is_vector = tensor.role == TensorRole::Vector;
+    const OptimizerTensorShape shape = local_optimizer_shape(tensor, s.tp);
     const double state = optimizer_state_bytes(optimizer, shape);
     for (int stage : stages_holding(tensor, model, s)) {
       StageMemory& memory = estimate.stages[static_cast<std::size_t>(stage)];

@@ -2,6 +2,8 @@
 // Update rules and the provenance of every default: ../shared/reference/OPTIMIZERS.md.
 #include "strategy/optimizer_catalog.hpp"
 
+#include "strategy/model_formulas.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -190,7 +192,9 @@ std::vector<OptimizerDescription> build_catalog() {
     //    spectral norm by a full step's, the quantity the paper's two-step-size analysis
     //    controls; the paper reports that tying the two (ratio 1) converges worse.
     //  - blocks 2 (only without tensor parallelism): the smallest split for which block steps
-    //    differ from full ones; set it to the TP degree to emulate a TP run on one rank.
+    //    differ from full ones. The blocks are the shards tensor parallelism of that degree would
+    //    make (rows of column-parallel weights, per Q/K/V and gate/up section; columns of
+    //    row-parallel ones), so blocks = k on one process reproduces a TP = k run.
     d.arguments.push_back(integer("period", "5",
                                   "full orthogonalisation (all-gather over the TP group) every "
                                   "period steps, at t = 1, P+1, 2P+1, ...; block steps otherwise "
@@ -200,9 +204,11 @@ std::vector<OptimizerDescription> build_catalog() {
                                  "block step's spectral norm by a full step's (the paper: tying "
                                  "them converges worse)", 0.0));
     d.arguments.push_back(integer("blocks", "2",
-                                  "row blocks each hidden matrix is split into on block steps when "
-                                  "it is not tensor-parallel sharded (default 2: the smallest split "
-                                  "that differs from Muon)", 1));
+                                  "without tensor parallelism, block steps split each hidden matrix "
+                                  "into this many blocks exactly as tensor parallelism of that degree "
+                                  "would shard it (so blocks k on one process = a TP k run; default "
+                                  "2: the smallest split that differs from Muon); ignored under TP, "
+                                  "where the shards are the blocks", 1));
     catalog.push_back(std::move(d));
   }
   {
@@ -554,15 +560,19 @@ double optimizer_step_flops(const ResolvedOptimizer& optimizer, const OptimizerT
     // Full steps orthogonalise the whole matrix (every tensor-parallel rank redundantly).
     const double full = newton_schulz_flops(shape.full_rows, shape.full_cols, iterations);
     if (name == "muon") return kMuonFlopsPerElement * n + full;
-    // Block steps: the local TP shard, or `blocks` row blocks of an unsharded matrix.
+    // Block steps: the local TP shard, or the `blocks` parts tensor parallelism of that degree
+    // would make of an unsharded matrix (row blocks, or column blocks for split_dim 1).
     double block = 0;
     if (sharded) {
       block = newton_schulz_flops(shape.rows, shape.cols, iterations);
     } else {
-      const std::int64_t blocks = std::min<std::int64_t>(optimizer.integer("blocks"), shape.rows);
+      const bool by_rows = shape.split_dim != 1;
+      const std::int64_t extent = by_rows ? shape.rows : shape.cols;
+      const std::int64_t blocks = std::min<std::int64_t>(optimizer.integer("blocks"), extent);
       for (std::int64_t i = 0; i < blocks; ++i) {
-        const std::int64_t begin = shape.rows * i / blocks, end = shape.rows * (i + 1) / blocks;
-        block += newton_schulz_flops(end - begin, shape.cols, iterations);
+        const std::int64_t width = extent * (i + 1) / blocks - extent * i / blocks;
+        block += by_rows ? newton_schulz_flops(width, shape.cols, iterations)
+                         : newton_schulz_flops(shape.rows, width, iterations);
       }
     }
     const double period = static_cast<double>(optimizer.integer("period"));
@@ -602,6 +612,19 @@ double optimizer_step_comm_bytes(const ResolvedOptimizer& optimizer,
   const double gathered = 4.0 * static_cast<double>(shape.full_rows) * static_cast<double>(shape.full_cols);
   if (optimizer.name == "muon") return gathered;
   return gathered / static_cast<double>(optimizer.integer("period"));
+}
+
+OptimizerTensorShape local_optimizer_shape(const ParameterTensorSpec& tensor, int tp) {
+  OptimizerTensorShape shape;
+  shape.rows = tensor.tp_shard_dim == 0 ? tensor.rows / tp : tensor.rows;
+  shape.cols = tensor.tp_shard_dim == 1 ? tensor.cols / tp : tensor.cols;
+  shape.full_rows = tensor.rows;
+  shape.full_cols = tensor.cols;
+  shape.hidden_matrix = tensor.role == TensorRole::HiddenMatrix;
+  shape.attention_or_mlp = tensor.attention_or_mlp;
+  shape.is_vector = tensor.role == TensorRole::Vector;
+  shape.split_dim = tensor.tp_shard_dim == 1 ? 1 : 0;
+  return shape;
 }
 
 }  // namespace tandem::strategy

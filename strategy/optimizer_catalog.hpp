@@ -96,7 +96,15 @@ struct OptimizerTensorShape {
   bool hidden_matrix = false;     // 2-D weight inside the transformer body (Muon applies)
   bool attention_or_mlp = false;  // attention / MLP weight matrix (APOLLO, GaLore apply)
   bool is_vector = false;         // 1-D gain or bias
+  // The dim tensor parallelism splits (0 rows: column-parallel; 1 cols: row-parallel). MuonBP's
+  // block steps on an unsharded matrix split it this way into `blocks` parts.
+  int split_dim = 0;
 };
+
+struct ParameterTensorSpec;  // strategy/model_formulas.hpp
+// The shape of what one rank of tensor parallelism `tp` holds of a parameter tensor: the one way
+// the memory model and the program builder describe a tensor to the optimizer formulas.
+OptimizerTensorShape local_optimizer_shape(const ParameterTensorSpec& tensor, int tp);
 
 // Rank APOLLO / GaLore use for a matrix: `rank` when > 0, else max(1, min(full dims) / 4)
 // (hidden/4 for a GPT block); never more than min(local rows, local cols).

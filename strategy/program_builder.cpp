@@ -699,14 +699,7 @@ class StageBuilder {
     double parameters = 0;
     for (const ParameterTensorSpec& tensor : tensors_) {
       if (!holds(tensor)) continue;
-      OptimizerTensorShape shape;
-      shape.rows = tensor.tp_shard_dim == 0 ? tensor.rows / s.tp : tensor.rows;
-      shape.cols = tensor.tp_shard_dim == 1 ? tensor.cols / s.tp : tensor.cols;
-      shape.full_rows = tensor.rows;
-      shape.full_cols = tensor.cols;
-      shape.hidden_matrix = tensor.role == TensorRole::HiddenMatrix;
-      shape.attention_or_mlp = tensor.attention_or_mlp;
-      shape.is_vector = tensor.role == TensorRole::Vector;
+      const OptimizerTensorShape shape = local_optimizer_shape(tensor, s.tp);
       flops += optimizer_step_flops(optimizer_, shape);
       state_bytes += optimizer_state_bytes(optimizer_, shape);
       comm_bytes += optimizer_step_comm_bytes(optimizer_, shape, s.tp);

@@ -117,6 +117,17 @@ std::int64_t full_row_of(const ParameterTensorSpec& spec, const StageGeometry& g
   return g.tp_rank * local_rows + r;
 }
 
+std::vector<std::int64_t> tensor_parallel_sections(const ParameterTensorSpec& spec, const StageGeometry& g) {
+  if (spec.tp_shard_dim != 0) return {};
+  if (is_qkv(spec)) {
+    const std::int64_t q = static_cast<std::int64_t>(g.heads) * g.D;
+    const std::int64_t kv = static_cast<std::int64_t>(g.kv_heads) * g.D;
+    return {q, kv, kv};
+  }
+  if (is_fused_up(spec, g)) return {static_cast<std::int64_t>(g.ffn), static_cast<std::int64_t>(g.ffn)};
+  return {};
+}
+
 std::int64_t full_col_of(const ParameterTensorSpec& spec, const StageGeometry& g, std::int64_t local_cols,
                          std::int64_t c) {
   if (spec.tp_shard_dim != 1 || g.tp == 1) return c;

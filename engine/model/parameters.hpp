@@ -57,6 +57,12 @@ std::int64_t full_row_of(const strategy::ParameterTensorSpec& spec, const StageG
 std::int64_t full_col_of(const strategy::ParameterTensorSpec& spec, const StageGeometry& geometry,
                          std::int64_t local_cols, std::int64_t local_col);
 
+// The sizes, along spec.tp_shard_dim of the FULL tensor, of the parts whose slices a
+// tensor-parallel rank takes separately: {Q, K, V} rows of attn.qkv, {gate, up} rows of SwiGLU's
+// fused mlp.up (weights and biases); empty for every other tensor (one part).
+std::vector<std::int64_t> tensor_parallel_sections(const strategy::ParameterTensorSpec& spec,
+                                                   const StageGeometry& geometry);
+
 // The initial value of element (row, col) of the full tensor (0 for padded vocabulary rows).
 double initial_value(const strategy::ParameterTensorSpec& spec, const StageGeometry& geometry,
                      std::uint64_t seed, std::int64_t row, std::int64_t col);

@@ -124,15 +124,34 @@ class MuonFamily final : public PerTensorOptimizer<MuonState> {
         newton_schulz(update_.data(), param.rows, param.cols, ns_steps_, orthogonal_.data());
         scale(orthogonal_.data(), n, muon_update_scale(scaling_, param.rows, param.cols));
       } else {
-        const std::vector<RowBlock> blocks = row_blocks(param.rows, blocks_);
+        // The blocks tensor parallelism of degree blocks_ would make (muonbp.hpp).
+        const std::vector<std::vector<std::int64_t>> blocks = split_blocks(param, blocks_);
         block_count = static_cast<std::int64_t>(blocks.size());
-        for (const RowBlock& block : blocks) {
-          const std::int64_t block_rows = block.end - block.begin;
-          const std::size_t offset = static_cast<std::size_t>(block.begin * param.cols);
-          newton_schulz(update_.data() + offset, block_rows, param.cols, ns_steps_,
-                        orthogonal_.data() + offset);
-          scale(orthogonal_.data() + offset, static_cast<std::size_t>(block_rows * param.cols),
-                muon_update_scale(scaling_, block_rows, param.cols));
+        const bool by_rows = param.split_dim == 0;
+        for (const std::vector<std::int64_t>& block : blocks) {
+          const auto width = static_cast<std::int64_t>(block.size());
+          const std::int64_t block_rows = by_rows ? width : param.rows;
+          const std::int64_t block_cols = by_rows ? param.cols : width;
+          block_in_.resize(static_cast<std::size_t>(block_rows * block_cols));
+          block_out_.resize(block_in_.size());
+          for (std::int64_t i = 0; i < block_rows; ++i) {
+            for (std::int64_t j = 0; j < block_cols; ++j) {
+              const std::int64_t row = by_rows ? block[static_cast<std::size_t>(i)] : i;
+              const std::int64_t col = by_rows ? j : block[static_cast<std::size_t>(j)];
+              block_in_[static_cast<std::size_t>(i * block_cols + j)] =
+                  update_[static_cast<std::size_t>(row * param.cols + col)];
+            }
+          }
+          newton_schulz(block_in_.data(), block_rows, block_cols, ns_steps_, block_out_.data());
+          const auto factor = static_cast<float>(muon_update_scale(scaling_, block_rows, block_cols));
+          for (std::int64_t i = 0; i < block_rows; ++i) {
+            for (std::int64_t j = 0; j < block_cols; ++j) {
+              const std::int64_t row = by_rows ? block[static_cast<std::size_t>(i)] : i;
+              const std::int64_t col = by_rows ? j : block[static_cast<std::size_t>(j)];
+              orthogonal_[static_cast<std::size_t>(row * param.cols + col)] =
+                  block_out_[static_cast<std::size_t>(i * block_cols + j)] * factor;
+            }
+          }
         }
       }
       lr *= block_lr_ratio_ > 0 ? block_lr_ratio_ : 1.0 / std::sqrt(static_cast<double>(block_count));
@@ -159,7 +178,7 @@ class MuonFamily final : public PerTensorOptimizer<MuonState> {
   std::int64_t period_, blocks_;
   double block_lr_ratio_;
   // Workspace reused across tensors and steps (not optimizer state).
-  std::vector<float> update_, orthogonal_, full_;
+  std::vector<float> update_, orthogonal_, full_, block_in_, block_out_;
 };
 
 }  // namespace

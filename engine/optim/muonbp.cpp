@@ -21,6 +21,42 @@ std::vector<RowBlock> row_blocks(std::int64_t rows, std::int64_t count) {
   return blocks;
 }
 
+std::vector<std::vector<std::int64_t>> split_blocks(const ParameterTensor& param, std::int64_t count) {
+  if (param.split_dim != 0 && param.split_dim != 1) {
+    throw std::invalid_argument("parameter '" + param.name + "' has split_dim " +
+                                std::to_string(param.split_dim) + " (expected 0 = rows or 1 = cols)");
+  }
+  const std::int64_t extent = param.split_dim == 0 ? param.rows : param.cols;
+  std::vector<std::int64_t> sections = param.split_sections;
+  if (sections.empty()) sections.push_back(extent);
+  std::int64_t total = 0, shortest = extent;
+  for (const std::int64_t section : sections) {
+    if (section <= 0) {
+      throw std::invalid_argument("parameter '" + param.name + "' has a split section of " +
+                                  std::to_string(section));
+    }
+    total += section;
+    shortest = std::min(shortest, section);
+  }
+  if (total != extent) {
+    throw std::invalid_argument("parameter '" + param.name + "': split sections sum to " +
+                                std::to_string(total) + " but the matrix has " + std::to_string(extent) +
+                                (param.split_dim == 0 ? " rows" : " columns"));
+  }
+  count = std::clamp<std::int64_t>(count, 1, std::max<std::int64_t>(shortest, 1));
+  std::vector<std::vector<std::int64_t>> blocks(static_cast<std::size_t>(count));
+  for (std::int64_t b = 0; b < count; ++b) {
+    std::int64_t offset = 0;
+    for (const std::int64_t section : sections) {
+      for (std::int64_t i = offset + section * b / count; i < offset + section * (b + 1) / count; ++i) {
+        blocks[static_cast<std::size_t>(b)].push_back(i);
+      }
+      offset += section;
+    }
+  }
+  return blocks;
+}
+
 void check_tensor_group(const ParameterTensor& param, const comm::Communicator* group) {
   if (param.shard_count <= 1) return;
   const std::string what = "parameter '" + param.name + "' is sharded over " +

@@ -7,8 +7,10 @@
 //   block steps, all other t: NS5 on each block on its own, scaled for the block's shape, step
 //     eta_block = ctx.lr * block_lr_ratio (0: 1/sqrt(k) for k blocks). The blocks are the
 //     tensor-parallel shards (one per rank, no communication); a matrix that is not sharded
-//     (tensor group null or size 1, or a replicated weight) is split locally into `blocks` row
-//     blocks, so block steps still differ from full steps.
+//     (tensor parallelism 1) is split locally into `blocks` blocks exactly as tensor parallelism
+//     of degree `blocks` would shard it (ParameterTensor::split_dim / split_sections: row blocks
+//     of a column-parallel weight, each taking its slice of Q, K and V or of gate and up; column
+//     blocks of a row-parallel weight). One process with blocks = k therefore steps like TP = k.
 // The choices the paper leaves open, and why the defaults are what they are, are documented with
 // the arguments in strategy/optimizer_catalog.cpp.
 
@@ -26,6 +28,13 @@ struct RowBlock {
   std::int64_t begin = 0, end = 0;
 };
 std::vector<RowBlock> row_blocks(std::int64_t rows, std::int64_t count);
+
+// The rows (param.split_dim 0) or columns (1) that each of `count` blocks of an unsharded matrix
+// holds, in the order tensor-parallel rank b of `count` would hold them: the b-th near-equal
+// slice of every section of param.split_sections, section after section. `count` is clamped to
+// [1, shortest section]. Throws std::invalid_argument when the split does not describe the
+// matrix (split_dim not 0 or 1, sections not positive or not summing to the split extent).
+std::vector<std::vector<std::int64_t>> split_blocks(const ParameterTensor& param, std::int64_t count);
 
 // Throws std::invalid_argument when a sharded parameter's description does not match the group.
 void check_tensor_group(const ParameterTensor& param, const comm::Communicator* group);

@@ -57,6 +57,14 @@ struct ParameterTensor {
   int shard_dim = -1;
   int shard_index = 0;
   int shard_count = 1;
+  // How tensor parallelism of ANY degree splits the full tensor, given even when this run does not
+  // split it: MuonBP's block steps on a matrix that is not sharded split it the same way into
+  // `blocks` parts, so one process with blocks = k steps exactly as tensor parallelism k would.
+  // split_dim: 0 = rows (column-parallel: qkv, MLP up), 1 = columns (row-parallel: attention out,
+  // MLP down). split_sections: the sizes along split_dim of the parts each rank takes its slice of
+  // separately (fused qkv: Q, K, V rows; SwiGLU's fused up: gate, up); empty = one part.
+  int split_dim = 0;
+  std::vector<std::int64_t> split_sections;
 
   std::int64_t size() const { return rows * cols; }
   std::int64_t full_rows() const { return shard_dim == 0 ? rows * shard_count : rows; }

@@ -466,6 +466,9 @@ void Runner<Scalar>::optimizer_step() {
         t.shard_dim = g.tp > 1 ? tensor.spec.tp_shard_dim : -1;
         t.shard_index = t.shard_dim >= 0 ? g.tp_rank : 0;
         t.shard_count = t.shard_dim >= 0 ? g.tp : 1;
+        // How tensor parallelism splits the tensor: MuonBP's block steps at tp 1 follow it.
+        t.split_dim = tensor.spec.tp_shard_dim == 1 ? 1 : 0;
+        if (t.shard_dim < 0) t.split_sections = tensor_parallel_sections(tensor.spec, g);
       }
       tensors.push_back(std::move(t));
     }

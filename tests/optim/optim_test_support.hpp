@@ -48,6 +48,8 @@ struct HostTensor {
   ParameterRole role = ParameterRole::HiddenMatrix;
   bool attention_or_mlp = false;
   int shard_dim = -1, shard_index = 0, shard_count = 1;
+  int split_dim = 0;
+  std::vector<std::int64_t> split_sections;
   std::vector<float> value, grad;
 
   HostTensor() = default;
@@ -72,6 +74,8 @@ struct HostTensor {
     p.shard_dim = shard_dim;
     p.shard_index = shard_index;
     p.shard_count = shard_count;
+    p.split_dim = split_dim;
+    p.split_sections = split_sections;
     return p;
   }
 };

@@ -180,6 +180,12 @@ TEST(OptimizerTwinModel, StepFlops) {
   EXPECT_GT(optimizer_step_flops(resolve("muonbp"), w), optimizer_step_flops(resolve("muon"), w));
   const OptimizerTensorShape wide = matrix(768, 3072, 768, 3072);
   EXPECT_LT(optimizer_step_flops(resolve("muonbp"), wide), optimizer_step_flops(resolve("muon"), wide));
+  // A row-parallel weight (split_dim 1) without TP splits like TP 2 would: 2 column blocks of
+  // 768 x 1536, each NS5 on its 768 x 1536 (r = 768, c = 1536).
+  OptimizerTensorShape wide_by_cols = wide;
+  wide_by_cols.split_dim = 1;
+  const double column_block = 2 * (3 * r * 1536 + 5 * (4 * r * r * 1536 + 2 * r * r * r + 3 * r * r + 2 * r * 1536));
+  EXPECT_DOUBLE_EQ(optimizer_step_flops(resolve("muonbp"), wide_by_cols), 10 * n + (ns5 + 4 * column_block) / 5);
   // GaLore's SVD (4mn^2 + 22n^3) is amortised over update_proj_gap steps.
   const auto galore = resolve("galore", {{"rank", "128"}});
   const double svd = 4 * c * r * r + 22 * r * r * r;

@@ -447,6 +447,166 @@ TEST(MuonBP, SingleProcessTensorGroupBehavesLikeNoGroup) {
 }
 #endif
 
+// ---------------------------------------------------------------------------------------------
+// MuonBP without tensor parallelism: the blocks are the shards TP of degree `blocks` would make.
+// ---------------------------------------------------------------------------------------------
+TEST(MuonBP, SplitBlocksAreTheRowsOrColumnsATensorParallelRankWouldHold) {
+  HostTensor qkv("layers.0.attn.qkv.weight", 32, 24, ParameterRole::HiddenMatrix, true, 1);
+  qkv.split_sections = {16, 8, 8};  // Q 16 rows, K and V 8 each (GQA)
+  const auto qkv_blocks = engine::optim::split_blocks(qkv.view(), 2);
+  std::vector<std::int64_t> rank0, rank1;
+  for (std::int64_t i = 0; i < 8; ++i) rank0.push_back(i);     // Q rows 0-7
+  for (std::int64_t i = 16; i < 20; ++i) rank0.push_back(i);   // K rows 16-19
+  for (std::int64_t i = 24; i < 28; ++i) rank0.push_back(i);   // V rows 24-27
+  for (std::int64_t i = 8; i < 16; ++i) rank1.push_back(i);
+  for (std::int64_t i = 20; i < 24; ++i) rank1.push_back(i);
+  for (std::int64_t i = 28; i < 32; ++i) rank1.push_back(i);
+  ASSERT_EQ(qkv_blocks.size(), 2u);
+  EXPECT_EQ(qkv_blocks[0], rank0);
+  EXPECT_EQ(qkv_blocks[1], rank1);
+
+  HostTensor out("layers.0.attn.out.weight", 6, 7, ParameterRole::HiddenMatrix, true, 2);
+  out.split_dim = 1;
+  const auto out_blocks = engine::optim::split_blocks(out.view(), 2);
+  EXPECT_EQ(out_blocks, (std::vector<std::vector<std::int64_t>>{{0, 1, 2}, {3, 4, 5, 6}}));
+  // More blocks than the shortest section has rows: as many blocks as it has.
+  EXPECT_EQ(engine::optim::split_blocks(qkv.view(), 64).size(), 8u);
+
+  HostTensor bad = qkv;
+  bad.split_sections = {16, 8, 7};
+  EXPECT_THROW(engine::optim::split_blocks(bad.view(), 2), std::invalid_argument);
+  bad.split_dim = 2;
+  EXPECT_THROW(engine::optim::split_blocks(bad.view(), 2), std::invalid_argument);
+}
+
+// Block steps on column blocks (a row-parallel weight) and on per-section row blocks (fused
+// qkv) against float64 NS5 of exactly those sub-matrices, written out by hand here.
+TEST(MuonBP, BlockStepsOfUnshardedMatricesFollowTheSplit) {
+  const ResolvedOptimizer config = resolve("muonbp", {{"period", "2"}, {"weight_decay", "0.1"}});
+  auto optimizer = engine::optim::make_optimizer(config);
+  std::vector<HostTensor> tensors{HostTensor("layers.0.attn.qkv.weight", 32, 24, ParameterRole::HiddenMatrix, true, 5),
+                                  HostTensor("layers.0.attn.out.weight", 24, 40, ParameterRole::HiddenMatrix, true, 6)};
+  tensors[0].split_sections = {16, 8, 8};
+  tensors[1].split_dim = 1;
+  MuonReference r = make_reference(config, tensors);
+  const double beta = r.beta, eta = config.lr, eta_block = eta / std::sqrt(2.0);
+  for (int t = 1; t <= 2; ++t) {
+    for (std::size_t k = 0; k < tensors.size(); ++k) fill_normal(tensors[k].grad, 900 + 7 * t + k, 0.2);
+    for (std::size_t k = 0; k < tensors.size(); ++k) {
+      const HostTensor& tensor = tensors[k];
+      std::vector<double> U(tensor.grad.size());
+      for (std::size_t i = 0; i < U.size(); ++i) {
+        r.m[k][i] = beta * r.m[k][i] + (1 - beta) * tensor.grad[i];
+        U[i] = (1 - beta) * tensor.grad[i] + beta * r.m[k][i];
+      }
+      const MatrixD Um = as_matrix(U, tensor.rows, tensor.cols);
+      MatrixD O(tensor.rows, tensor.cols);
+      double step = eta;
+      if (t == 1) {
+        O = reference_ns5(Um) * shape_scale(double(tensor.rows), double(tensor.cols));
+      } else if (k == 0) {
+        // Rank b's rows: Q[8b, 8b+8), K[16+4b, 16+4b+4), V[24+4b, 24+4b+4).
+        for (int b = 0; b < 2; ++b) {
+          MatrixD block(16, tensor.cols);
+          block << Um.middleRows(8 * b, 8), Um.middleRows(16 + 4 * b, 4), Um.middleRows(24 + 4 * b, 4);
+          const MatrixD ob = reference_ns5(block) * shape_scale(16, double(tensor.cols));
+          O.middleRows(8 * b, 8) = ob.middleRows(0, 8);
+          O.middleRows(16 + 4 * b, 4) = ob.middleRows(8, 4);
+          O.middleRows(24 + 4 * b, 4) = ob.middleRows(12, 4);
+        }
+        step = eta_block;
+      } else {
+        for (int b = 0; b < 2; ++b) {
+          O.middleCols(20 * b, 20) = reference_ns5(Um.middleCols(20 * b, 20)) * shape_scale(double(tensor.rows), 20);
+        }
+        step = eta_block;
+      }
+      const std::vector<double> o = as_vector(O);
+      for (std::size_t i = 0; i < o.size(); ++i) r.p[k][i] = r.p[k][i] * (1 - step * r.wd) - step * o[i];
+    }
+    auto params = views(tensors);
+    optimizer->step(params, {t, eta, nullptr});
+    check_all(tensors, r, std::string(t == 1 ? "full" : "block") + " step " + std::to_string(t));
+  }
+}
+
+// Two tensor-parallel ranks (threads) holding [Q_r | K_r | V_r] of a fused qkv weight and a column
+// block of a row-parallel weight, against ONE process stepping the whole matrices with blocks 2:
+// the same weights, full steps (gathered) and block steps alike.
+TEST(MuonBP, OneProcessWithBlocksTwoStepsLikeTwoTensorParallelRanks) {
+  const ResolvedOptimizer config = resolve("muonbp", {{"period", "3"}, {"blocks", "2"}, {"weight_decay", "0.1"}});
+  const int tp = 2;
+  std::vector<HostTensor> whole{HostTensor("layers.0.attn.qkv.weight", 32, 24, ParameterRole::HiddenMatrix, true, 8),
+                                HostTensor("layers.0.attn.out.weight", 24, 40, ParameterRole::HiddenMatrix, true, 9)};
+  whole[0].split_sections = {16, 8, 8};
+  whole[1].split_dim = 1;
+  // Local row r of rank `rank`'s qkv shard is full row qkv_row(rank, r).
+  auto qkv_row = [](int rank, std::int64_t r) -> std::int64_t {
+    if (r < 8) return 8 * rank + r;
+    if (r < 12) return 16 + 4 * rank + (r - 8);
+    return 24 + 4 * rank + (r - 12);
+  };
+  auto to_shard = [&](const std::vector<float>& full, std::size_t k, int rank, std::vector<float>& local) {
+    if (k == 0) {
+      for (std::int64_t r = 0; r < 16; ++r)
+        for (std::int64_t c = 0; c < 24; ++c) local[static_cast<std::size_t>(r * 24 + c)] = full[static_cast<std::size_t>(qkv_row(rank, r) * 24 + c)];
+    } else {
+      for (std::int64_t r = 0; r < 24; ++r)
+        for (std::int64_t c = 0; c < 20; ++c) local[static_cast<std::size_t>(r * 20 + c)] = full[static_cast<std::size_t>(r * 40 + 20 * rank + c)];
+    }
+  };
+  std::vector<std::vector<HostTensor>> shards(tp);
+  for (int rank = 0; rank < tp; ++rank) {
+    shards[rank] = {HostTensor(whole[0].name, 16, 24, ParameterRole::HiddenMatrix, true),
+                    HostTensor(whole[1].name, 24, 20, ParameterRole::HiddenMatrix, true)};
+    for (std::size_t k = 0; k < 2; ++k) {
+      shards[rank][k].shard_dim = static_cast<int>(k);
+      shards[rank][k].shard_index = rank;
+      shards[rank][k].shard_count = tp;
+      to_shard(whole[k].value, k, rank, shards[rank][k].value);
+    }
+  }
+  auto shared = std::make_shared<ThreadGroupShared>(tp);
+  std::vector<std::unique_ptr<engine::optim::Optimizer>> optimizers;
+  std::vector<std::unique_ptr<ThreadGroupCommunicator>> groups;
+  for (int rank = 0; rank < tp; ++rank) {
+    optimizers.push_back(engine::optim::make_optimizer(config));
+    groups.push_back(std::make_unique<ThreadGroupCommunicator>(shared, rank));
+  }
+  auto one_process = engine::optim::make_optimizer(config);
+  for (int t = 1; t <= 5; ++t) {
+    for (std::size_t k = 0; k < 2; ++k) {
+      fill_normal(whole[k].grad, 1000 + 11 * t + k, 0.2);
+      for (int rank = 0; rank < tp; ++rank) to_shard(whole[k].grad, k, rank, shards[rank][k].grad);
+    }
+    auto params = views(whole);
+    one_process->step(params, {t, config.lr, nullptr});
+    std::vector<std::thread> threads;
+    std::vector<std::string> errors(tp);
+    for (int rank = 0; rank < tp; ++rank) {
+      threads.emplace_back([&, rank] {
+        try {
+          auto local = views(shards[rank]);
+          optimizers[rank]->step(local, {t, config.lr, groups[rank].get()});
+        } catch (const std::exception& e) {
+          errors[rank] = e.what();
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    for (int rank = 0; rank < tp; ++rank) {
+      ASSERT_EQ(errors[rank], "") << "rank " << rank;
+      for (std::size_t k = 0; k < 2; ++k) {
+        std::vector<float> expected(shards[rank][k].value.size());
+        to_shard(whole[k].value, k, rank, expected);
+        // Block steps see identical inputs; full steps NS5 a row permutation of the same matrix.
+        expect_close(shards[rank][k].value, to_double(expected), 1e-6, 1e-5,
+                     "rank " + std::to_string(rank) + " " + whole[k].name + " step " + std::to_string(t));
+      }
+    }
+  }
+}
+
 TEST(MuonBP, RowBlocksCoverTheMatrixNearlyEvenly) {
   const auto blocks = engine::optim::row_blocks(7, 2);
   ASSERT_EQ(blocks.size(), 2u);
