@@ -37,9 +37,6 @@ std::vector<ValidationError> engine_unsupported(const Scenario& scenario) {
   if (s.cp > 1) errors.push_back({"strategy.cp", std::to_string(s.cp), "1 (the engine has no ring attention)"});
   if (s.schedule == Schedule::Interleaved)
     errors.push_back({"strategy.schedule", "interleaved", "1f1b or gpipe"});
-  if (s.outer.enabled())
-    errors.push_back({"strategy.outer.method", std::string(to_string(s.outer.method)),
-                      "none (the engine does not run outer methods yet; simrun models them)"});
   return errors;
 }
 

@@ -128,6 +128,13 @@ enum class OpCode : std::uint16_t {
   OuterStep,               // the outer update (Nesterov / heavy-ball, fragment mixing): compute
 };
 
+// The outer synchronisation ops: not part of the inner step (the engine runs them between
+// steps, in engine/outer).
+constexpr bool is_outer_op(OpCode code) {
+  return code == OpCode::OuterSync || code == OpCode::OuterFragmentSync || code == OpCode::OuterGroupAverage ||
+         code == OpCode::OuterStep;
+}
+
 struct Op {
   std::uint32_t id = 0;  // index in the rank class's program
   OpCode code = OpCode::StepBegin;

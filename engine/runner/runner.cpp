@@ -72,7 +72,10 @@ Runner<Scalar>::Runner(const strategy::Scenario& scenario, comm::Communicator& w
   const StageGeometry geometry = make_geometry(scenario_, c.tp, c.dp, c.pp);
   model_ = std::make_unique<GptStage<Scalar>>(backend, *scenario_.model, geometry, s.grad_bucket_bytes, s.zero);
   model_->parameters().initialize(geometry, scenario_.training.seed);
-  model_->set_loss_scale(1.0 / (static_cast<double>(s.global_batch) * scenario_.model->seq_len));
+  // With an outer method every worker trains on its own mean loss (its slice of the global
+  // batch): no gradient all-reduce averages the workers.
+  const double scaled_sequences = s.outer.enabled() ? static_cast<double>(s.global_batch) / s.dp : s.global_batch;
+  model_->set_loss_scale(1.0 / (scaled_sequences * scenario_.model->seq_len));
 
   // The program's gradient buckets and ours must be the same ranges.
   const ParameterLayout& layout = model_->parameters().layout();
@@ -493,6 +496,9 @@ void Runner<Scalar>::optimizer_step() {
 template <typename Scalar>
 void Runner<Scalar>::execute(const Op& op, bool forward_only) {
   if (forward_only && (op.phase != Phase::Forward || op.type == OpType::Marker)) return;
+  // Outer synchronisation ops run between inner steps, in engine/outer, which records them
+  // under their ids; nothing in the inner step waits for them.
+  if (strategy::is_outer_op(op.code)) return;
   for (std::uint32_t dep : op.deps) wait_for(dep);
   if (op.micro_batch >= 0 && op.type != OpType::Marker) wait_slot_sends(op.micro_batch);
   const double start = now();

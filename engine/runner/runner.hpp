@@ -22,7 +22,10 @@
 // become a report::TraceRecord under the op's id; an async op ends when its completion is seen.
 //
 // Loss scaling: every token's loss gradient is 1 / (tokens of the global batch), so accumulated
-// gradients are those of the mean loss over the global batch, whatever dp·micro-batches is.
+// gradients are those of the mean loss over the global batch, whatever dp·micro-batches is. With
+// an outer method (strategy.outer) each worker's gradient is that of its own mean loss (1 / its
+// tokens), and the outer synchronisation ops (strategy::is_outer_op) are skipped: the trainer runs
+// them through engine/outer between steps.
 
 #include <cstdint>
 #include <functional>

@@ -16,6 +16,7 @@
 #include "engine/backend/backend.hpp"
 #include "engine/checkpoint/checkpoint.hpp"
 #include "engine/data/token_dataset.hpp"
+#include "engine/outer/synchronizer.hpp"
 #include "engine/runner/runner.hpp"
 #include "engine/train/lr_schedule.hpp"
 #include "kernels/cpu/threading.hpp"
@@ -25,6 +26,7 @@
 #include "report/run_store.hpp"
 #include "strategy/embedded_files.hpp"
 #include "strategy/engine_support.hpp"
+#include "strategy/collective_plan.hpp"
 #include "strategy/model_formulas.hpp"
 #include "strategy/optimizer_catalog.hpp"
 
@@ -80,6 +82,20 @@ std::string data_format_name(data::DataFormat format) {
 
 std::vector<std::uint8_t> bytes_of(const std::string& text) { return {text.begin(), text.end()}; }
 
+// Bytes this rank sends to the other workers in one step: the program's data-parallel
+// collectives, ring-equivalent (nccl-tests' bus-bandwidth factor times the size).
+double data_parallel_bytes_per_step(const std::vector<strategy::Op>& ops, const strategy::StrategySpec& s) {
+  double total = 0;
+  for (const strategy::Op& op : ops) {
+    if (op.type != strategy::OpType::Collective || strategy::is_outer_op(op.code)) continue;
+    int ranks = 0;
+    if (op.group == strategy::GroupKind::Data) ranks = s.dp;
+    else if (op.group == strategy::GroupKind::DataContext) ranks = s.dp * s.cp;
+    if (ranks > 1) total += op.bytes * strategy::bus_bandwidth_factor(op.collective, ranks);
+  }
+  return total;
+}
+
 }  // namespace
 
 void check_trainable(const strategy::Scenario& scenario, int world_size) {
@@ -112,6 +128,11 @@ std::string checkpoint_fingerprint(const strategy::Scenario& scenario, int world
     << " zero=" << s.zero << " sp=" << (s.sequence_parallel ? 1 : 0) << " micro_batch=" << s.micro_batch
     << " global_batch=" << s.global_batch << " schedule=" << strategy::to_string(s.schedule)
     << " grad_bucket=" << s.grad_bucket_bytes << " optimizer=" << s.optimizer;
+  if (s.outer.enabled())
+    f << " outer=" << strategy::to_string(s.outer.method) << " H=" << s.outer.inner_steps << " outer_lr=" << s.outer.outer_lr
+      << " momentum=" << s.outer.momentum << " fragments=" << s.outer.fragments << " delay=" << s.outer.delay
+      << " mix=" << s.outer.mix << " quantize=" << strategy::to_string(s.outer.quantize)
+      << " group_size=" << s.outer.group_size;
   for (const auto& [key, value] : s.optimizer_args) f << " " << key << "=" << value;
   f << " | layers=" << m.layers << " hidden=" << m.hidden << " heads=" << m.heads << " kv_heads=" << m.kv_heads
     << " ffn=" << m.ffn_hidden << " vocab=" << m.vocab << " seq_len=" << m.seq_len
@@ -139,6 +160,9 @@ std::string result_json(const TrainResult& r) {
   j["data"] = r.data_description;
   j["backend"] = r.backend;
   j["world_size"] = r.world_size;
+  j["outer_method"] = r.outer_method;
+  j["worker_bytes_sent"] = r.worker_bytes_sent;
+  j["optimizer_state_bytes"] = r.optimizer_state_bytes;
   return j.dump();
 }
 
@@ -205,7 +229,32 @@ TrainResult train(const strategy::Scenario& scenario, comm::Communicator& world,
       strategy_spec.optimizer, strategy_spec.optimizer_args, training.lr, training.weight_decay, training.seed);
   const double peak_lr = resolved.lr;
 
+  // ---- outer method (strategy.outer) ------------------------------------------------------------
+  // The synchronizer works on a host copy of this rank's parameters (the CPU backend's own memory).
+  std::unique_ptr<outer::OuterSynchronizer> outer_sync;
+  std::vector<float> host_parameters;
+  auto parameters_on_host = [&]() -> std::span<float> {
+    ParameterStore<float>& params = runner.model().parameters();
+    if (backend->is_host_memory()) return {params.values(), params.layout().total};
+    host_parameters.resize(params.layout().total);
+    backend->download(host_parameters.data(), params.values(), host_parameters.size());
+    return host_parameters;
+  };
+  auto parameters_to_device = [&]() {
+    ParameterStore<float>& params = runner.model().parameters();
+    if (!backend->is_host_memory()) backend->upload(params.values(), host_parameters.data(), host_parameters.size());
+  };
+  if (strategy_spec.outer.enabled())
+    outer_sync = std::make_unique<outer::OuterSynchronizer>(
+        scenario, world, runner.program().layout, parameters_on_host(), runner.ops(), runner.rank_class(),
+        [&runner] { return runner.now(); });
+  const double data_parallel_bytes = data_parallel_bytes_per_step(runner.ops(), strategy_spec);
+  auto worker_bytes = [&](int step) {
+    return outer_sync ? outer_sync->bytes_sent() : data_parallel_bytes * step;
+  };
+
   TrainResult result;
+  result.outer_method = std::string(strategy::to_string(strategy_spec.outer.method));
   result.world_size = world.size();
   result.backend = backend->name();
   result.data_description = dataset->describe();
@@ -251,10 +300,21 @@ TrainResult train(const strategy::Scenario& scenario, comm::Communicator& world,
       try {
         runner.optimizer()->load_state(shard.optimizer_state);
         start_step = static_cast<int>(dataset->decode_position(shard.data_position));
+        if (outer_sync) {
+          const auto section = shard.extra_sections.find("outer_state");
+          if (section == shard.extra_sections.end())
+            throw std::runtime_error("no outer_state section (written without strategy.outer)");
+          outer_sync->load_state(section->second);
+        }
       } catch (const std::exception& error) {
         throw UserError(std::string("--resume: checkpoint ") + loaded->info.directory.string() + ": " + error.what());
       }
       result.losses = shard.loss_history;
+      const auto bytes = shard.extra_sections.find("worker_bytes_sent");
+      if (bytes != shard.extra_sections.end() && bytes->second.size() == sizeof(double) * result.losses.size()) {
+        result.worker_bytes_sent.resize(result.losses.size());
+        std::memcpy(result.worker_bytes_sent.data(), bytes->second.data(), bytes->second.size());
+      }
       result.resumed_from_step = start_step;
       say("resumed from " + loaded->info.directory.string() + " (step " + std::to_string(start_step) + ")");
     }
@@ -308,6 +368,12 @@ TrainResult train(const strategy::Scenario& scenario, comm::Communicator& world,
         throw TrainingDiverged(message);
       }
       result.losses.push_back(step_result.loss);
+      // The outer synchronisation after this inner step (collective over the workers when due).
+      if (outer_sync) {
+        outer_sync->after_step(step, parameters_on_host());
+        parameters_to_device();
+      }
+      result.worker_bytes_sent.push_back(worker_bytes(step));
       // The slowest rank's step time is the step time.
       double seconds = step_result.seconds;
       world.all_reduce(&seconds, 1, comm::DataType::Float64, comm::ReduceOp::Max);
@@ -329,7 +395,12 @@ TrainResult train(const strategy::Scenario& scenario, comm::Communicator& world,
       }
 
       if (gather) {
-        std::vector<report::TraceRecord> records = gather_trace(world, runner.last_trace());
+        std::vector<report::TraceRecord> local = runner.last_trace();
+        if (outer_sync) {
+          const std::vector<report::TraceRecord> outer_records = outer_sync->take_records();
+          local.insert(local.end(), outer_records.begin(), outer_records.end());
+        }
+        std::vector<report::TraceRecord> records = gather_trace(world, local);
         if (rank0) {
           if (store) store->add_trace(result.run_id, step, records);
           if (!options.trace_path.empty()) all_records.insert(all_records.end(), records.begin(), records.end());
@@ -339,7 +410,8 @@ TrainResult train(const strategy::Scenario& scenario, comm::Communicator& world,
         std::vector<report::MetricPoint> points{{step, "loss", step_result.loss},
                                                 {step, "lr", lr},
                                                 {step, "step_time_s", seconds},
-                                                {step, "tokens_per_s", tokens_per_s}};
+                                                {step, "tokens_per_s", tokens_per_s},
+                                                {step, "worker_bytes_sent", result.worker_bytes_sent.back()}};
         if (step_result.grad_norm >= 0) points.push_back({step, "grad_norm", step_result.grad_norm});
         if (val_loss) points.push_back({step, "val_loss", *val_loss});
         store->add_metrics(result.run_id, points);
@@ -369,6 +441,15 @@ TrainResult train(const strategy::Scenario& scenario, comm::Communicator& world,
         view.loss_history = result.losses;
         view.extra_sections["scenario"] = scenario_text;
         view.extra_sections["data_format"] = format;
+        std::vector<std::uint8_t> outer_state;
+        if (outer_sync) {
+          outer_state = outer_sync->save_state();
+          view.extra_sections["outer_state"] = outer_state;
+        }
+        std::vector<std::uint8_t> bytes_history(sizeof(double) * result.worker_bytes_sent.size());
+        if (!bytes_history.empty())
+          std::memcpy(bytes_history.data(), result.worker_bytes_sent.data(), bytes_history.size());
+        view.extra_sections["worker_bytes_sent"] = bytes_history;
         checkpoint::WriteOptions write_options;
         write_options.log = log_sink;
         try {
@@ -393,6 +474,7 @@ TrainResult train(const strategy::Scenario& scenario, comm::Communicator& world,
   }
   const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
 
+  result.optimizer_state_bytes = static_cast<double>(runner.optimizer()->state_bytes());
   result.step_time_s = median_after_first(result.step_times_s);
   if (result.step_times_s.size() == 1) result.step_time_s = result.step_times_s.front();
   result.tokens_per_s = result.step_time_s > 0 ? tokens_per_step / result.step_time_s : 0;

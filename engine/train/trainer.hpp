@@ -59,6 +59,13 @@ struct TrainResult {
   std::string data_description;
   std::string backend;
   int world_size = 1;
+  std::string outer_method = "none";     // strategy.outer.method
+  // Bytes one worker has sent to the other workers after each step (cumulative, rank 0's view;
+  // ring-equivalent: an all-reduce of S bytes over n ranks counts 2 (n-1)/n S): the gradient
+  // all-reduce of data parallelism, or the outer exchanges.
+  std::vector<double> worker_bytes_sent;
+  // Optimizer state this rank allocated (Optimizer::state_bytes after the last step).
+  double optimizer_state_bytes = 0;
 };
 
 TrainResult train(const strategy::Scenario& scenario, comm::Communicator& world, const TrainOptions& options);
