@@ -252,15 +252,16 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
     // cpu.parallel_grain is a step function of the op size (zero derivative): it is searched on a
     // grid, the other parameters fitted by least squares for each grid value; the vector
     // efficiency sits inside a roofline max, so it starts from a few values. The best fit wins.
-    std::vector<double> grains{0};
-    if (unknowns.grain) {
-      grains.clear();
+    // The base profile's own values are always among the starts: Levenberg-Marquardt never ends
+    // above its start, so the fit can only improve on the base (on noisy measurements the other
+    // starts can settle in a worse minimum).
+    std::vector<double> grains{profile.parallel_grain_flops};
+    if (unknowns.grain)
       for (double g = 2.5e5; g <= 6.4e7; g *= 2) grains.push_back(g);
-    }
     const bool search_grain = unknowns.grain;
     unknowns.grain = false;
     std::vector<double> vector_starts{profile.vector_efficiency};
-    if (unknowns.vector) vector_starts = {0.05, 0.2, 0.6};
+    if (unknowns.vector) vector_starts.insert(vector_starts.end(), {0.05, 0.2, 0.6});
     LeastSquaresResult solution;
     strategy::HardwareProfile start_profile = profile;
     double best_cost = std::numeric_limits<double>::infinity();

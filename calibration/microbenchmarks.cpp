@@ -349,18 +349,24 @@ std::vector<ComputeCase> program_cases(const ProfileModel& p) {
         auto positions = std::make_shared<std::vector<float>>(model.position == strategy::Position::Learned
                                                                   ? filled(static_cast<std::size_t>(T) * C)
                                                                   : std::vector<float>{});
-        const float* position_table = positions->empty() ? nullptr : positions->data();
+        // The lambdas hold the shared_ptrs (not raw pointers into them): the buffers must live as
+        // long as the case does.
         if (op.code == OpCode::EmbeddingForward) {
           auto out = std::make_shared<std::vector<float>>(MC);
           c.kernel = "embedding_forward";
-          c.call = [=] { kc::embedding_forward(out->data(), tokens->data(), table->data(), position_table, B, T, C, 0, V); };
+          c.call = [=] {
+            kc::embedding_forward(out->data(), tokens->data(), table->data(),
+                                  positions->empty() ? nullptr : positions->data(), B, T, C, 0, V);
+          };
         } else {
           auto dout = std::make_shared<std::vector<float>>(filled(MC));
           auto grad = std::make_shared<std::vector<float>>(static_cast<std::size_t>(V) * C);
-          auto position_grad = std::make_shared<std::vector<float>>(position_table ? static_cast<std::size_t>(T) * C : 0);
-          float* pg = position_grad->empty() ? nullptr : position_grad->data();
+          auto position_grad = std::make_shared<std::vector<float>>(positions->size());
           c.kernel = "embedding_backward";
-          c.call = [=] { kc::embedding_backward(grad->data(), pg, dout->data(), tokens->data(), B, T, C, 0, V); };
+          c.call = [=] {
+            kc::embedding_backward(grad->data(), position_grad->empty() ? nullptr : position_grad->data(), dout->data(),
+                                   tokens->data(), B, T, C, 0, V);
+          };
         }
         break;
       }
