@@ -222,6 +222,9 @@ int run_fit(const FitArguments& arguments, const CommonOptions& common) {
               fit.compute_mape_before, base.name.c_str(), fit.compute_mape_after);
   if (fit.compute_source == "training runs" && fit.microbenchmark_mape > 0)
     std::printf(" (the compute microbenchmarks, alone on hot cores: %.1f%%)", fit.microbenchmark_mape);
+  if (fit.compute_kept_base)
+    std::printf(" -- the fit did not beat %s, so its compute parameters are kept (re-profile on an idle machine)",
+                base.name.c_str());
   if (fit.communication_records > 0)
     std::printf("; communication records: %.1f%% -> %.1f%%", fit.communication_mape_before, fit.communication_mape_after);
   const std::string sharing = profile.shared_cores ? ", ranks share " + std::to_string(profile.cores) + " cores" : "";

@@ -210,6 +210,7 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
 
   // ---- compute ----
   if (!compute.empty()) {
+    const strategy::HardwareProfile unfitted = profile;
     // compute.fp32: the best GEMM rate of one thread (per core on a cpu profile), from the
     // microbenchmarks when there are any (an op alone on a core), else from the in-situ ops.
     double best = 0;
@@ -252,16 +253,15 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
     // cpu.parallel_grain is a step function of the op size (zero derivative): it is searched on a
     // grid, the other parameters fitted by least squares for each grid value; the vector
     // efficiency sits inside a roofline max, so it starts from a few values. The best fit wins.
-    // The base profile's own values are always among the starts: Levenberg-Marquardt never ends
-    // above its start, so the fit can only improve on the base (on noisy measurements the other
-    // starts can settle in a worse minimum).
-    std::vector<double> grains{profile.parallel_grain_flops};
-    if (unknowns.grain)
+    std::vector<double> grains{0};
+    if (unknowns.grain) {
+      grains.clear();
       for (double g = 2.5e5; g <= 6.4e7; g *= 2) grains.push_back(g);
+    }
     const bool search_grain = unknowns.grain;
     unknowns.grain = false;
     std::vector<double> vector_starts{profile.vector_efficiency};
-    if (unknowns.vector) vector_starts.insert(vector_starts.end(), {0.05, 0.2, 0.6});
+    if (unknowns.vector) vector_starts = {0.05, 0.2, 0.6};
     LeastSquaresResult solution;
     strategy::HardwareProfile start_profile = profile;
     double best_cost = std::numeric_limits<double>::infinity();
@@ -316,6 +316,16 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
     }
     result.compute_mape_before = mape_of(base_residuals, false);
     result.compute_mape_after = mape_of(result.residuals, false);
+    // The fit minimises weighted log errors; on thin or noisy measurements its optimum can have a
+    // larger mean |error| than the base. Never hand back a profile worse than the one we started
+    // from: keep the base's compute parameters then (the printed before/after say so).
+    if (result.compute_mape_after > result.compute_mape_before) {
+      profile = unfitted;
+      for (FitParameter& parameter : result.parameters) parameter.after = parameter.before;
+      result.residuals = base_residuals;
+      result.compute_mape_after = result.compute_mape_before;
+      result.compute_kept_base = true;
+    }
     if (use_runs && !microbenchmarks.empty()) {
       std::vector<RecordResidual> check;
       for (const ComputeRecord& r : microbenchmarks)
@@ -494,6 +504,7 @@ nlohmann::json fit_result_to_json(const ProfileFitResult& result) {
           {"microbenchmark_mape", result.microbenchmark_mape},
           {"communication_records", result.communication_records},
           {"compute_mape_before", result.compute_mape_before},
+          {"compute_kept_base", result.compute_kept_base},
           {"compute_mape", result.compute_mape_after},
           {"communication_mape_before", result.communication_mape_before},
           {"communication_mape", result.communication_mape_after},
