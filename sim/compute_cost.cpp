@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "strategy/cpu_threading.hpp"
+
 namespace tandem::sim {
 
 using strategy::ComputeKind;
@@ -54,11 +56,15 @@ int ComputeCostModel::threads_for(double flops) const {
 }
 
 double ComputeCostModel::gemm_efficiency(const GemmShape& shape) const {
+  const double units = threads_ > 1 ? gemm_threads(shape) : compute_units_;
+  return gemm_efficiency_on(shape, units);
+}
+
+double ComputeCostModel::gemm_efficiency_on(const GemmShape& shape, double units) const {
   const double m = std::max(1.0, shape.m);
   const double n = std::max(1.0, shape.n);
   const double k = std::max(1.0, shape.k);
   const double batch = std::max(1.0, shape.batch);
-  const double units = threads_ > 1 ? threads_for(2 * m * n * k * batch) : compute_units_;
   double best = 0;
   for (const strategy::GemmTile& tile : profile_.gemm.tiles) {
     const double tiles_m = std::ceil(m / tile.m);
@@ -74,10 +80,32 @@ double ComputeCostModel::gemm_efficiency(const GemmShape& shape) const {
   return profile_.gemm.peak_efficiency * best * k_ramp;
 }
 
+int ComputeCostModel::gemm_threads(const GemmShape& shape) const {
+  if (threads_ <= 1) return 1;
+  if (shape.batch > 1) return threads_for(2 * shape.m * shape.n * shape.k * shape.batch);
+  return strategy::cpu_threading::gemm_threads(threads_, static_cast<std::int64_t>(std::max(shape.m, shape.n)),
+                                               2 * shape.m * shape.n * shape.k);
+}
+
 double ComputeCostModel::gemm_time(const GemmShape& shape, double bytes) const {
   const double flops = 2 * shape.m * shape.n * shape.k * std::max(1.0, shape.batch);
+  if (threads_ > 1 && shape.batch <= 1) {
+    // The cpu backend's split (strategy/cpu_threading.hpp): the larger output dimension is cut
+    // into blocks, one per thread, each a single-threaded GEMM on its own core; the op lasts as
+    // long as the largest block.
+    const int threads = gemm_threads(shape);
+    GemmShape block = shape;
+    double& split = shape.m <= shape.n ? block.n : block.m;
+    split = static_cast<double>(
+        strategy::cpu_threading::split_block(static_cast<std::int64_t>(split), threads));
+    const double block_flops = 2 * block.m * block.n * block.k;
+    const double efficiency = std::max(1e-6, gemm_efficiency_on(block, 1));
+    const double compute = block_flops / (peak_flops_ * per_thread_ * efficiency);
+    const double memory = bytes / (memory_bandwidth_ * threads * per_thread_);
+    return std::max(compute, memory) + profile_.kernel_overhead_s;
+  }
   const double efficiency = std::max(1e-6, gemm_efficiency(shape));
-  const double used = threads_ > 1 ? threads_for(flops) * per_thread_ : 1.0;  // fraction of the rank's rate
+  const double used = threads_ > 1 ? gemm_threads(shape) * per_thread_ : 1.0;  // fraction of the rank's rate
   const double compute = flops / (peak_flops_ * used * efficiency);
   const double memory = bytes / (memory_bandwidth_ * used);
   return std::max(compute, memory) + profile_.kernel_overhead_s;

@@ -26,9 +26,11 @@
 //     times the profile's vector_efficiency (exp/tanh/divisions, vector units).
 //   CPU profile (`cpu.shared_cores`): a rank gets threads_per_rank cores, each at the per-core
 //     peak and memory bandwidth; when the ranks on the machine ask for more cores than it has,
-//     each gets its share (cores / (ranks · threads)). With `cpu.parallel_grain` an op of F FLOPs
-//     uses only min(threads, max(1, floor(F / grain))) of them (the kernels parallelise only
-//     loops and GEMMs large enough to pay for it; the GEMM model's compute units follow).
+//     each gets its share (cores / (ranks · threads)). A GEMM runs on the threads the engine's
+//     split rule gives it (strategy/cpu_threading.hpp: the larger output dimension cut into
+//     blocks of >= 64, only from 4 MFLOP), as long as its largest block takes on one core. Other
+//     ops of F FLOPs use min(threads, max(1, floor(F / cpu.parallel_grain))) threads (the kernels
+//     parallelise only loops large enough to pay for it).
 
 #include "strategy/scenario.hpp"
 
@@ -51,6 +53,11 @@ class ComputeCostModel {
 
   // Fraction of peak a GEMM of this shape reaches (GEMM model, before the memory roofline).
   double gemm_efficiency(const GemmShape& shape) const;
+  // The same on `units` compute units (cpu: the threads the GEMM runs on).
+  double gemm_efficiency_on(const GemmShape& shape, double units) const;
+  // Threads a GEMM runs on: the cpu backend's split rule (strategy/cpu_threading.hpp); batched
+  // GEMMs (unfused attention) by cpu.parallel_grain; 1 on GPUs.
+  int gemm_threads(const GemmShape& shape) const;
   // Time of a GEMM with `bytes` of memory traffic.
   double gemm_time(const GemmShape& shape, double bytes) const;
   // Time of `bytes` streamed through memory (plus kernel overhead).

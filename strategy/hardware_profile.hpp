@@ -84,10 +84,10 @@ struct HardwareProfile {
   // Ranks that share one machine's cores (the cpu profile): compute rate divided among them.
   bool shared_cores = false;
   int cores = 0;                      // physical cores of the machine (cpu profile)
-  // Work per additional kernel thread (cpu profile): an op of F FLOPs runs on
+  // Work per additional kernel thread (cpu profile): an op of F FLOPs other than a GEMM runs on
   // min(threads, max(1, floor(F / parallel_grain_flops))) of its rank's threads, as the CPU
-  // kernels parallelise only loops and GEMMs large enough to pay for it. 0 = every op uses
-  // every thread.
+  // kernels parallelise only loops large enough to pay for it. 0 = every op uses every thread.
+  // GEMMs follow the kernels' own split rule (strategy/cpu_threading.hpp).
   double parallel_grain_flops = 0;
 
   double peak_flops(Precision precision) const;

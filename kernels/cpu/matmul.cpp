@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include "kernels/cpu/detail/eigen_views.hpp"
+#include "strategy/cpu_threading.hpp"
 
 namespace tandem::kernels::cpu {
 
@@ -35,13 +36,10 @@ void tune_eigen_blocking() {
   (void)tuned;
 }
 
-// Threads for a GEMM whose output is split along a dimension of `extent`: every thread gets at
-// least 64 rows or columns (Eigen's packing would dominate thinner blocks) and only GEMMs of a
-// few MFLOP or more are split at all.
+// Threads for a GEMM whose output is split along a dimension of `extent` (the rule lives in the
+// strategy layer so that the twin's cpu cost model uses it too).
 int gemm_threads(long extent, double flops) {
-  const int threads = kernel_threads();
-  if (threads <= 1 || flops < 4e6) return 1;
-  return static_cast<int>(std::max(1L, std::min<long>(threads, extent / 64)));
+  return strategy::cpu_threading::gemm_threads(kernel_threads(), extent, flops);
 }
 
 // Runs body(first, count) for `threads` contiguous blocks of [0, extent) — output rows or output
@@ -64,8 +62,7 @@ void for_blocks(long extent, int threads, Body&& body) {
 #pragma omp parallel num_threads(threads)
   {
     const long t = omp_get_thread_num();
-    // Blocks rounded to multiples of 16 (a cache line pair of floats) except the last.
-    const long block = ((extent + threads - 1) / threads + 15) / 16 * 16;
+    const long block = strategy::cpu_threading::split_block(extent, threads);
     const long first = std::min(extent, t * block);
     const long last = std::min(extent, first + block);
     if (last > first) body(first, last - first);

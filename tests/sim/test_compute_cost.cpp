@@ -134,6 +134,26 @@ TEST(ComputeCost, CpuRanksShareTheMachinesCores) {
   EXPECT_DOUBLE_EQ(shared.memory_bandwidth(), alone.memory_bandwidth() * 0.5);
 }
 
+TEST(ComputeCost, CpuGemmLastsAsLongAsItsLargestThreadBlock) {
+  // The engine's kernels cut a GEMM's larger output dimension into one block per thread, each a
+  // single-threaded GEMM on its own core (kernels/cpu/matmul.cpp). So on 2 threads a 256 x 3000
+  // output takes as long as a 256 x 1504 one on 1 thread (3000 / 2 rounded up to 16), and a GEMM
+  // under 4 MFLOP or with fewer than 2 x 64 columns is not split at all.
+  auto profile = strategy::load_hardware_profile("cpu", ".");
+  profile.cores = 2;
+  const sim::ComputeCostModel two(profile, strategy::Precision::Fp32, 2, 1);
+  const sim::ComputeCostModel one(profile, strategy::Precision::Fp32, 1, 1);
+  const double bytes = 1;  // compute bound
+  EXPECT_EQ(two.gemm_threads({256, 3000, 768, 1}), 2);
+  EXPECT_DOUBLE_EQ(two.gemm_time({256, 3000, 768, 1}, bytes), one.gemm_time({256, 1504, 768, 1}, bytes));
+  EXPECT_DOUBLE_EQ(two.gemm_time({3000, 256, 768, 1}, bytes), one.gemm_time({1504, 256, 768, 1}, bytes));
+  // 2·64·100·64 FLOPs < 4 MFLOP: one thread, at one core's rate.
+  EXPECT_EQ(two.gemm_threads({64, 100, 64, 1}), 1);
+  EXPECT_DOUBLE_EQ(two.gemm_time({64, 100, 64, 1}, bytes), one.gemm_time({64, 100, 64, 1}, bytes));
+  // A 100 x 127 output (13 MFLOP): a second thread would get fewer than 64 rows or columns.
+  EXPECT_EQ(two.gemm_threads({100, 127, 512, 1}), 1);
+}
+
 }  // namespace
 
 namespace {
