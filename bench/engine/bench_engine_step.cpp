@@ -20,7 +20,7 @@
 
 #include "comm/communicator.hpp"
 #include "engine/backend/backend.hpp"
-#include "engine/cli/openmp_wait_policy.hpp"
+#include "engine/cli/openmp_spin.hpp"
 #include "engine/runner/runner.hpp"
 #include "kernels/cpu/threading.hpp"
 #include "strategy/model_formulas.hpp"
@@ -39,7 +39,7 @@ double process_cpu_seconds() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  engine::use_passive_openmp_wait_policy(argv);  // as the engine does
+  engine::use_short_openmp_spin(argv);  // as the engine does
   std::string model = "gpt2-124m";
   int batch = 4, seq = 64, steps = 5, threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {

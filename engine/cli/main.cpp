@@ -21,7 +21,7 @@
 #include "calibration/profile_command.hpp"
 #include "comm/communicator.hpp"
 #include "comm/mpi_communicator.hpp"
-#include "engine/cli/openmp_wait_policy.hpp"
+#include "engine/cli/openmp_spin.hpp"
 #include "engine/train/sampler.hpp"
 #include "engine/train/trainer.hpp"
 #include "strategy/scenario.hpp"
@@ -129,7 +129,7 @@ int run_train(const TrainArguments& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  engine::use_passive_openmp_wait_policy(argv);
+  engine::use_short_openmp_spin(argv);
   CLI::App app{"engine: trains GPT models for real, executing the same per-rank program the twin simulates"};
   app.require_subcommand(0, 1);
   bool version = false;

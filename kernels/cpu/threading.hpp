@@ -6,12 +6,12 @@
 // explicitly (so the setting holds whichever thread calls a kernel). Call set_kernel_threads once
 // per process before the first kernel: with several ranks (MPI processes) on one machine, give each
 // rank cores / ranks threads, otherwise they oversubscribe the cores and every GEMM slows down.
-// On a machine shared with other busy processes, run with OMP_WAIT_POLICY=PASSIVE in the
-// environment (it must be set before the process starts: libgomp reads it when it loads).
-// Measured on the shared 2-core machine at load ~4–5, GPT-2 124M step on two threads: 3.0 s
-// passive vs 6.8 s active in one pair of runs, 4.5 s vs 5.5 s in another (GELU 28 vs 170 ms, attention 75 vs 294 ms per step): idle OpenMP
-// workers otherwise spin and take the core a descheduled team-mate needs. On an idle machine the
-// default (spinning) is as good or slightly better.
+// On a machine shared with other busy processes, bound the spinning of idle OpenMP workers
+// (GOMP_SPINCOUNT=10000, which `engine` sets itself: engine/cli/openmp_spin.hpp); it must be set
+// before the process starts, libgomp reads it when it loads. libgomp's default spin takes the
+// core a descheduled team-mate needs (GPT-2 124M step on two threads at load ~4–5: 6.8 s vs
+// 3.0 s passive); OMP_WAIT_POLICY=PASSIVE makes every parallel region wake a sleeping worker
+// (60–120 us on the development VM).
 // Kernels must not be called concurrently from several threads of one process while they use more
 // than one thread each (nested OpenMP parallelism is not enabled).
 
