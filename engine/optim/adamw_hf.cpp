@@ -26,6 +26,16 @@ void adamw_hf_update(float* param, const float* grad, float* m, float* v, std::s
   }
 }
 
+void adamw_hf_tensor_step(ParameterTensor& param, std::vector<float>& m, std::vector<float>& v, std::int64_t step,
+                          double lr, double beta1, double beta2, double eps, double weight_decay) {
+  const auto n = static_cast<std::size_t>(param.size());
+  ensure_buffer(m, n, param.name, "exp_avg");
+  ensure_buffer(v, n, param.name, "exp_avg_sq");
+  adamw_hf_update(param.value, param.grad, m.data(), v.data(), n, static_cast<float>(lr), static_cast<float>(beta1),
+                  static_cast<float>(beta2), static_cast<float>(eps),
+                  param.decayed() ? static_cast<float>(weight_decay) : 0.0f, step);
+}
+
 namespace {
 
 struct AdamWHfState : TensorStateBase {
@@ -55,14 +65,9 @@ class AdamWHf final : public PerTensorOptimizer<AdamWHfState> {
     for (ParameterTensor& param : params) {
       check_parameter(param);
       AdamWHfState& state = state_for(param);
-      const auto n = static_cast<std::size_t>(param.size());
-      ensure_buffer(state.exp_avg, n, param.name, "exp_avg");
-      ensure_buffer(state.exp_avg_sq, n, param.name, "exp_avg_sq");
       state.step += 1;
-      adamw_hf_update(param.value, param.grad, state.exp_avg.data(), state.exp_avg_sq.data(), n,
-                      static_cast<float>(ctx.lr), static_cast<float>(beta1_),
-                      static_cast<float>(beta2_), static_cast<float>(eps_),
-                      param.decayed() ? static_cast<float>(weight_decay_) : 0.0f, state.step);
+      adamw_hf_tensor_step(param, state.exp_avg, state.exp_avg_sq, state.step, ctx.lr, beta1_, beta2_, eps_,
+                           weight_decay_);
     }
   }
 

@@ -65,14 +65,9 @@ class Apollo final : public PerTensorOptimizer<ApolloState> {
       if (param.attention_or_mlp && param.is_matrix()) {
         projected_step(param, state, ctx);
       } else {
-        const auto n = static_cast<std::size_t>(param.size());
-        ensure_buffer(state.exp_avg, n, param.name, "exp_avg");
-        ensure_buffer(state.exp_avg_sq, n, param.name, "exp_avg_sq");
         state.step += 1;
-        adamw_hf_update(param.value, param.grad, state.exp_avg.data(), state.exp_avg_sq.data(), n,
-                        static_cast<float>(ctx.lr), static_cast<float>(beta1_),
-                        static_cast<float>(beta2_), static_cast<float>(eps_),
-                        param.decayed() ? static_cast<float>(weight_decay_) : 0.0f, state.step);
+        adamw_hf_tensor_step(param, state.exp_avg, state.exp_avg_sq, state.step, ctx.lr, beta1_, beta2_, eps_,
+                             weight_decay_);
       }
     }
   }

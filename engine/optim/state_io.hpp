@@ -109,6 +109,20 @@ inline std::size_t buffer_bytes(const std::vector<float>& buffer) {
   return buffer.size() * sizeof(float);
 }
 
+// For a state buffer that must hold `expected` floats: allocates it (zeros) when empty, throws
+// when a loaded state has another size (the run's settings differ from the checkpoint's).
+inline void ensure_buffer(std::vector<float>& buffer, std::size_t expected, const std::string& tensor,
+                          const char* what) {
+  if (buffer.empty()) {
+    buffer.assign(expected, 0.0f);
+  } else if (buffer.size() != expected) {
+    throw std::runtime_error("optimizer state for '" + tensor + "': " + what + " holds " +
+                             std::to_string(buffer.size()) + " values, this run needs " +
+                             std::to_string(expected) +
+                             " (the checkpoint was made with other optimizer settings)");
+  }
+}
+
 // What every per-tensor state holds; optimizers derive their state from it.
 struct TensorStateBase {
   std::int64_t rows = 0, cols = 0;
@@ -193,20 +207,6 @@ class PerTensorOptimizer : public Optimizer {
                                std::to_string(param.cols));
     }
     return state;
-  }
-
-  // For a state buffer that must hold `expected` floats: allocates it (zeros) when empty, throws
-  // when a loaded state has another size (the run's settings differ from the checkpoint's).
-  static void ensure_buffer(std::vector<float>& buffer, std::size_t expected,
-                            const std::string& tensor, const char* what) {
-    if (buffer.empty()) {
-      buffer.assign(expected, 0.0f);
-    } else if (buffer.size() != expected) {
-      throw std::runtime_error("optimizer state for '" + tensor + "': " + what + " holds " +
-                               std::to_string(buffer.size()) + " values, this run needs " +
-                               std::to_string(expected) +
-                               " (the checkpoint was made with other optimizer settings)");
-    }
   }
 
   std::map<std::string, State> states_;
