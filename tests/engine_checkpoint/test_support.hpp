@@ -15,28 +15,11 @@
 #include <vector>
 
 #include "engine/checkpoint/checkpoint.hpp"
+#include "tests/support/temporary_directory.hpp"
 
 namespace tandem::engine::checkpoint::testing {
 
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "tandem-checkpoint-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using tandem::testing::TemporaryDirectory;
 
 inline std::uint64_t next_random(std::uint64_t& state) {
   state = state * 6364136223846793005ULL + 1442695040888963407ULL;

@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "report/atomic_file.hpp"
-#include "temp_directory.hpp"
+#include "tests/support/temporary_directory.hpp"
 
 namespace tandem::report {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "report/atomic_file.hpp"
 #include "report/chrome_trace.hpp"
-#include "temp_directory.hpp"
+#include "tests/support/temporary_directory.hpp"
 
 namespace tandem::report {
 namespace {

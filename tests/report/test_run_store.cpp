@@ -18,7 +18,7 @@
 #include "report/machine.hpp"
 #include "report/run_store.hpp"
 #include "tandem/version.hpp"
-#include "temp_directory.hpp"
+#include "tests/support/temporary_directory.hpp"
 
 namespace tandem::report {
 namespace {

@@ -1,5 +1,6 @@
 #pragma once
-// A fresh directory under the system temporary directory, removed with everything in it.
+// A fresh directory under the system temporary directory, removed with everything in it (the
+// scratch space of every test that writes files).
 
 #include <sys/stat.h>
 
@@ -8,12 +9,12 @@
 #include <string>
 #include <system_error>
 
-namespace tandem::report::testing {
+namespace tandem::testing {
 
 class TemporaryDirectory {
  public:
   TemporaryDirectory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "tandem-report-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "tandem-test-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) std::abort();
     path_ = pattern;
   }
@@ -35,4 +36,4 @@ class TemporaryDirectory {
   std::filesystem::path path_;
 };
 
-}  // namespace tandem::report::testing
+}  // namespace tandem::testing
