@@ -77,8 +77,8 @@ int run_validate(const ValidateArguments& arguments, const CommonOptions& common
     return kExitBadInput;
   }
   options.db = arguments.db.empty() ? report::default_database_path() : fs::path(arguments.db);
-  options.steps = arguments.steps > 0 ? arguments.steps : (arguments.quick ? 6 : 8);
-  options.repeats = arguments.repeats > 0 ? arguments.repeats : (arguments.quick ? 1 : 2);
+  options.steps = arguments.steps > 0 ? arguments.steps : (arguments.quick ? 6 : 20);
+  options.repeats = arguments.repeats > 0 ? arguments.repeats : (arguments.quick ? 1 : 3);
   options.warmup_steps = std::min(2, options.steps - 1);
   options.quiet = common.quiet;
   if (options.steps < 2) {
