@@ -223,8 +223,8 @@ int run_fit(const FitArguments& arguments, const CommonOptions& common) {
   if (fit.compute_source == "training runs" && fit.microbenchmark_mape > 0)
     std::printf(" (the compute microbenchmarks, alone on hot cores: %.1f%%)", fit.microbenchmark_mape);
   if (fit.compute_kept_base)
-    std::printf(" -- the fit did not beat %s, so its compute parameters are kept (re-profile on an idle machine)",
-                base.name.c_str());
+    std::printf(" -- the fit (%.1f%%) did not beat %s, so its compute parameters are kept (re-profile on an idle machine)",
+                fit.compute_mape_rejected, base.name.c_str());
   if (fit.communication_records > 0)
     std::printf("; communication records: %.1f%% -> %.1f%%", fit.communication_mape_before, fit.communication_mape_after);
   const std::string sharing = profile.shared_cores ? ", ranks share " + std::to_string(profile.cores) + " cores" : "";

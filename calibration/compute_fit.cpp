@@ -320,6 +320,7 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
     // larger mean |error| than the base. Never hand back a profile worse than the one we started
     // from: keep the base's compute parameters then (the printed before/after say so).
     if (result.compute_mape_after > result.compute_mape_before) {
+      result.compute_mape_rejected = result.compute_mape_after;
       profile = unfitted;
       for (FitParameter& parameter : result.parameters) parameter.after = parameter.before;
       result.residuals = base_residuals;
@@ -505,6 +506,7 @@ nlohmann::json fit_result_to_json(const ProfileFitResult& result) {
           {"communication_records", result.communication_records},
           {"compute_mape_before", result.compute_mape_before},
           {"compute_kept_base", result.compute_kept_base},
+          {"compute_mape_rejected", result.compute_mape_rejected},
           {"compute_mape", result.compute_mape_after},
           {"communication_mape_before", result.communication_mape_before},
           {"communication_mape", result.communication_mape_after},

@@ -55,6 +55,7 @@ struct ProfileFitResult {
   double compute_mape_before = 0;  // mean |error| of the compute records, base profile
   double compute_mape_after = 0;
   bool compute_kept_base = false;  // the fit did not beat the base: its compute parameters kept
+  double compute_mape_rejected = 0;  // with compute_kept_base: the rejected fit's mean |error|
   double communication_mape_before = 0;
   double communication_mape_after = 0;
   std::size_t compute_records = 0;        // the records the compute parameters were fitted on
