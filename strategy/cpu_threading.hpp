@@ -1,8 +1,9 @@
 #pragma once
-// How the engine's CPU backend splits a GEMM over a rank's threads. The kernels
-// (kernels/cpu/matmul.cpp) follow this rule and the twin's cost model of the `cpu` backend
-// (sim/compute_cost.cpp) predicts with it, so both run every GEMM on the same number of threads
-// with the same blocks. Header-only: the kernels use it without linking the strategy layer.
+// How the engine's CPU backend splits work over a rank's threads. The kernels (kernels/cpu) follow
+// these rules and the twin's cost model of the `cpu` backend (sim/compute_cost.cpp) predicts with
+// them, so both run every GEMM on the same number of threads with the same blocks, and loops
+// (norms, element-wise, loss, optimizer) with the same work threshold. Header-only: the kernels
+// use it without linking the strategy layer.
 
 #include <algorithm>
 #include <cstdint>
@@ -28,6 +29,19 @@ constexpr int gemm_threads(int threads, std::int64_t extent, double flops) {
 constexpr std::int64_t split_block(std::int64_t extent, int threads) {
   if (threads <= 1) return extent;
   return ((extent + threads - 1) / threads + 15) / 16 * 16;
+}
+
+// Loops (everything but GEMMs) are split only when each thread gets at least this much work,
+// counted in elementary operations of ~1 ns (about one FLOP): waking the OpenMP team costs
+// microseconds on an idle machine, and on shared cores a parallel region can wait a whole time
+// slice for a descheduled thread. The twin counts an op's work as its FLOPs (the built-in cpu
+// profile's cpu.parallel_grain is this number).
+inline constexpr std::int64_t kMinLoopWorkPerThread = 1024 * 1024;
+
+// Threads for a loop of `work` elementary operations on a rank with `threads` threads.
+constexpr int loop_threads(int threads, std::int64_t work) {
+  if (threads <= 1 || work < 2 * kMinLoopWorkPerThread) return 1;
+  return static_cast<int>(std::min<std::int64_t>(threads, work / kMinLoopWorkPerThread));
 }
 
 }  // namespace tandem::strategy::cpu_threading

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "sim/compute_cost.hpp"
+#include "strategy/cpu_threading.hpp"
 #include "strategy/hardware_profile.hpp"
 
 namespace {
@@ -165,6 +166,24 @@ TEST(ComputeCostBuiltIn, H100GemmMatchesThePublishedMeasurement) {
   const double flops = 2.0 * 8192 * 8192 * 8192;
   const double seconds = cost.gemm_time({8192, 8192, 8192, 1}, 2.0 * 3 * 8192 * 8192);
   EXPECT_NEAR(flops / seconds / 1e12, 798, 0.02 * 798);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ComputeCostBuiltIn, CpuLoopsUseTheKernelsThreadRule) {
+  // The built-in cpu profile splits non-GEMM ops as the kernels split their loops, counting an
+  // op's FLOPs as the loop's work.
+  namespace rule = tandem::strategy::cpu_threading;
+  auto profile = tandem::strategy::load_hardware_profile("cpu", ".");
+  EXPECT_DOUBLE_EQ(profile.parallel_grain_flops, static_cast<double>(rule::kMinLoopWorkPerThread));
+  profile.cores = 4;
+  const tandem::sim::ComputeCostModel cost(profile, tandem::strategy::Precision::Fp32, 4, 1);
+  for (std::int64_t work : {std::int64_t{1000}, rule::kMinLoopWorkPerThread, 2 * rule::kMinLoopWorkPerThread - 1,
+                            2 * rule::kMinLoopWorkPerThread, 3 * rule::kMinLoopWorkPerThread + 5,
+                            100 * rule::kMinLoopWorkPerThread})
+    EXPECT_EQ(cost.threads_for(static_cast<double>(work)), rule::loop_threads(4, work)) << work;
 }
 
 }  // namespace

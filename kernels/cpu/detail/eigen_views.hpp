@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/threading.hpp"
+#include "strategy/cpu_threading.hpp"
 
 namespace tandem::kernels::cpu::detail {
 
@@ -28,17 +29,10 @@ using VectorView = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <typename T>
 using ConstVectorView = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
-// Threads for a loop doing `work` elementary operations (~1 ns each): one thread below ~2M
-// operations. Waking the OpenMP team costs microseconds on an idle machine, but when other
-// processes share the cores a parallel region waits for a descheduled thread for a whole time
-// slice (measured: GPT-2 step layernorm/residual/GELU CPU time 10-60x higher with two threads
-// on a loaded machine), so only loops long enough to amortize that are split.
+// Threads for a loop doing `work` elementary operations (~1 ns each): the rule of
+// strategy/cpu_threading.hpp, which the twin's cpu cost model uses too.
 inline int loop_threads(std::int64_t work) {
-  constexpr std::int64_t kMinWorkPerThread = 1024 * 1024;
-  const int threads = kernel_threads();
-  if (threads <= 1 || work < 2 * kMinWorkPerThread) return 1;
-  const std::int64_t useful = work / kMinWorkPerThread;
-  return useful < threads ? static_cast<int>(useful) : threads;
+  return strategy::cpu_threading::loop_threads(kernel_threads(), work);
 }
 
 
