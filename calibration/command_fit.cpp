@@ -215,16 +215,19 @@ int run_fit(const FitArguments& arguments, const CommonOptions& common) {
       std::printf(" (± %s)", parameter_text(p.name, p.standard_error).c_str());
     std::printf("\n");
   }
-  std::printf("\ncompute fitted on %zu %s: mean |error| %.1f%% with %s, %.1f%% fitted", fit.compute_records,
+  std::printf("\ncompute fitted on %zu %s: error of their summed time %.1f%% with %s, %.1f%% fitted "
+              "(mean |error| per op %.1f%% -> %.1f%%)",
+              fit.compute_records,
               fit.compute_source == "training runs"
                   ? ("in-situ ops of " + std::to_string(training_runs_used.size()) + " training runs").c_str()
                   : "microbenchmarks",
-              fit.compute_mape_before, base.name.c_str(), fit.compute_mape_after);
+              fit.compute_time_error_before, base.name.c_str(), fit.compute_time_error_after, fit.compute_mape_before,
+              fit.compute_mape_after);
   if (fit.compute_source == "training runs" && fit.microbenchmark_mape > 0)
     std::printf(" (the compute microbenchmarks, alone on hot cores: %.1f%%)", fit.microbenchmark_mape);
   if (fit.compute_kept_base)
     std::printf(" -- the fit (%.1f%%) did not beat %s, so its compute parameters are kept (re-profile on an idle machine)",
-                fit.compute_mape_rejected, base.name.c_str());
+                fit.compute_time_error_rejected, base.name.c_str());
   if (fit.communication_records > 0)
     std::printf("; communication records: %.1f%% -> %.1f%%", fit.communication_mape_before, fit.communication_mape_after);
   const std::string sharing = profile.shared_cores ? ", ranks share " + std::to_string(profile.cores) + " cores" : "";

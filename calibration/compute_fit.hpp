@@ -56,6 +56,11 @@ struct ProfileFitResult {
   double compute_mape_after = 0;
   bool compute_kept_base = false;  // the fit did not beat the base: its compute parameters kept
   double compute_mape_rejected = 0;  // with compute_kept_base: the rejected fit's mean |error|
+  // Σ|predicted − measured| / Σ measured over the compute records, percent: the error of their
+  // summed time, which decides whether the fit is kept.
+  double compute_time_error_before = 0;
+  double compute_time_error_after = 0;
+  double compute_time_error_rejected = 0;
   double communication_mape_before = 0;
   double communication_mape_after = 0;
   std::size_t compute_records = 0;        // the records the compute parameters were fitted on
