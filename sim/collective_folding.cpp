@@ -153,6 +153,30 @@ std::vector<Transfer> sample_nodes(const ClusterTopology& topology, const std::v
 
 }  // namespace
 
+double tree_bandwidth_scale(int nodes) {
+  // NCCL's perChMaxTreeBws for Ampere (src/graph/tuning.cc): 24 / 22.5 / 16 GB/s per channel on
+  // 1 / 2 / 3+ nodes, relative to the 3+ node value node.tree_bandwidth states.
+  if (nodes <= 1) return 24.0 / 16.0;
+  if (nodes == 2) return 22.5 / 16.0;
+  return 1.0;
+}
+
+namespace {
+
+// The most loaded link's time for one run of the phase's transfers (repeat 1).
+double busiest_link_time(const ClusterTopology& topology, const FoldedPhase& phase) {
+  std::unordered_map<int, double> load;
+  for (const Transfer& t : phase.transfers) {
+    const Route route = topology.route(t.source, t.destination);
+    for (int i = 0; i < route.link_count; ++i) load[route.links[i]] += t.bytes;
+  }
+  double busiest = 0;
+  for (const auto& [link, bytes] : load) busiest = std::max(busiest, bytes / topology.link(link).bandwidth_bytes_per_s);
+  return busiest;
+}
+
+}  // namespace
+
 std::string FoldedPlan::description() const {
   std::string text;
   for (std::size_t i = 0; i < phases.size(); ++i) {
@@ -182,6 +206,12 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
       phase.repeat = std::max(phase.repeat, source.repeat);
       phase.pipeline_hops = std::max(phase.pipeline_hops, source.pipeline_hops);
       phase.reduce_bytes_per_rank = std::max(phase.reduce_bytes_per_rank, source.reduce_bytes_per_rank);
+      phase.tree_bus_bytes_per_rank = std::max(phase.tree_bus_bytes_per_rank, source.tree_bus_bytes_per_rank);
+      if (source.tree_bus_bytes_per_rank > 0) {
+        std::unordered_set<int> nodes;
+        for (const Transfer& t : source.transfers) nodes.insert(topology.node_of(t.source));
+        phase.tree_nodes = std::max(phase.tree_nodes, static_cast<int>(nodes.size()));
+      }
       for (const Transfer& t : source.transfers) {
         const double latency = topology.route(t.source, t.destination).latency_s;
         phase.max_latency_s = std::max(phase.max_latency_s, latency);
@@ -224,22 +254,66 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
     folded.exact = folded.exact && phase.exact;
     folded.phases.push_back(std::move(phase));
   }
+  // Merge each run of streaming phases into one (NCCL's pipelined tree).
+  std::vector<bool> streams(phase_count, false);
+  for (const auto& plan : plans)
+    for (std::size_t p = 0; p + 1 < plan.phases.size(); ++p)
+      if (plan.phases[p].streams_into_next) streams[p] = true;
+  if (std::none_of(streams.begin(), streams.end(), [](bool s) { return s; })) return folded;
+  std::vector<FoldedPhase> merged;
+  for (std::size_t p = 0; p < phase_count; ++p) {
+    FoldedPhase& phase = folded.phases[p];
+    const bool continues = p > 0 && streams[p - 1];
+    if (!continues && !streams[p]) {
+      merged.push_back(std::move(phase));
+      continue;
+    }
+    // The latency this phase pays on its own: its flows' route latency, then its tail.
+    const double own_latency = phase.max_latency_s + phase.tail_latency_s() - phase.fixed_latency_s;
+    for (Transfer& t : phase.transfers) t.bytes *= phase.repeat;
+    phase.reduce_bytes_per_rank *= phase.repeat;
+    phase.repeat = 1;
+    phase.pipeline_hops = 0;
+    phase.step_latency_s = phase.max_latency_s;
+    if (!continues) {
+      phase.streamed_latency_s = own_latency - phase.max_latency_s;
+      merged.push_back(std::move(phase));
+      continue;
+    }
+    FoldedPhase& run = merged.back();
+    const double run_latency = run.max_latency_s + run.streamed_latency_s + own_latency;
+    run.transfers.insert(run.transfers.end(), phase.transfers.begin(), phase.transfers.end());
+    run.reduce_bytes_per_rank += phase.reduce_bytes_per_rank;
+    run.max_latency_s = std::max(run.max_latency_s, phase.max_latency_s);
+    run.step_latency_s = run.max_latency_s;
+    run.streamed_latency_s = run_latency - run.max_latency_s;
+    run.fixed_latency_s += phase.fixed_latency_s;
+    run.original_transfers += phase.original_transfers;
+    if (!phase.folding.empty()) append_folding(run, phase.folding.c_str(), phase.exact);
+    run.exact = run.exact && phase.exact;
+    ++run.merged_phases;
+  }
+  folded.phases = std::move(merged);
+  // NCCL's tree bandwidth cap: a tree run takes at least its bus bytes over node.tree_bandwidth.
+  for (FoldedPhase& phase : folded.phases) {
+    if (phase.tree_bus_bytes_per_rank <= 0 || phase.transfers.empty()) continue;
+    double cap = 0;
+    for (const Transfer& t : phase.transfers) {
+      const double bandwidth = topology.group(topology.node_of(t.source)).profile.tree_bandwidth_bytes_per_s;
+      if (bandwidth > 0) cap = cap > 0 ? std::min(cap, bandwidth) : bandwidth;
+    }
+    if (cap <= 0) continue;
+    cap *= tree_bandwidth_scale(phase.tree_nodes);
+    const double links = busiest_link_time(topology, phase);
+    phase.tree_cap_wait_s = std::max(0.0, phase.tree_bus_bytes_per_rank / cap - links);
+  }
   return folded;
 }
 
 double estimate_plan_time(const ClusterTopology& topology, const FoldedPlan& plan) {
   double total = 0;
-  std::unordered_map<int, double> load;
-  for (const FoldedPhase& phase : plan.phases) {
-    load.clear();
-    for (const Transfer& t : phase.transfers) {
-      const Route route = topology.route(t.source, t.destination);
-      for (int i = 0; i < route.link_count; ++i) load[route.links[i]] += t.bytes;
-    }
-    double busiest = 0;
-    for (const auto& [link, bytes] : load) busiest = std::max(busiest, bytes / topology.link(link).bandwidth_bytes_per_s);
-    total += phase.repeat * busiest + phase.max_latency_s + phase.tail_latency_s();
-  }
+  for (const FoldedPhase& phase : plan.phases)
+    total += phase.repeat * busiest_link_time(topology, phase) + phase.max_latency_s + phase.tail_latency_s();
   return total;
 }
 

@@ -34,6 +34,16 @@
 // along the ring and crosses its hops in proportion (NCCL's tuner likewise counts a ring's
 // intra-node steps at the NVLink latency and only its inter-node steps at the network's). The
 // first phase also pays the profile's fixed per-collective latency (node.collective_latency).
+//
+// Streaming phases (CollectivePhase::streams_into_next, NCCL's pipelined tree) are merged into
+// one folded phase: their transfers run together (each carrying its phase's repeated bytes), so
+// the busiest link bounds the whole run, and `streamed_latency_s` adds the latencies the merged
+// phases would have paid after the first's route latency: the first chunk's trip through every
+// stage of the pipeline. A run that carries tree_bus_bytes_per_rank (NCCL's tree) takes at least
+// those bytes over the profile's node.tree_bandwidth: when its busiest link would finish sooner,
+// `tree_cap_wait_s` adds the difference (NCCL's per-channel tree bandwidth cap). The profile
+// states the cap of a tree over 3 or more nodes; NCCL's tuner allows a tree over 1 or 2 nodes more
+// per channel, and tree_bandwidth_scale gives its ratios.
 
 #include <cstddef>
 #include <string>
@@ -52,6 +62,11 @@ struct FoldedPhase {
   double max_latency_s = 0;     // over every original transfer
   double step_latency_s = 0;    // mean route latency over every original transfer
   double fixed_latency_s = 0;   // the collective's fixed latency (first phase only)
+  double streamed_latency_s = 0;  // merged streaming phases: their latencies beyond max_latency_s
+  int merged_phases = 1;          // plan phases folded into this one (> 1: a streaming run)
+  double tree_bus_bytes_per_rank = 0;  // from the plan (NCCL's tree runs)
+  double tree_cap_wait_s = 0;     // the tree_bandwidth cap's wait beyond the busiest link's time
+  int tree_nodes = 0;             // nodes the tree spans (its cap depends on them)
   std::size_t original_transfers = 0;
   std::string folding;          // "", "intra-node", "translation", "sampled" (joined by '+')
   bool exact = true;
@@ -59,7 +74,8 @@ struct FoldedPhase {
   // The latency the phase adds after its flows (which paid their own route latency once): the
   // further repeated steps, the pipelined hops and the fixed per-collective latency.
   double tail_latency_s() const {
-    return (repeat - 1) * step_latency_s + pipeline_hops * max_latency_s + fixed_latency_s;
+    return (repeat - 1) * step_latency_s + pipeline_hops * max_latency_s + fixed_latency_s + streamed_latency_s +
+           tree_cap_wait_s;
   }
 };
 
@@ -84,5 +100,10 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
 // like NCCL's): per phase, repeat times the most loaded link's bytes over its achievable
 // bandwidth, plus the largest route latency and the phase's tail latency.
 double estimate_plan_time(const ClusterTopology& topology, const FoldedPlan& plan);
+
+// node.tree_bandwidth is the cap of a tree over 3 or more nodes; a tree over `nodes` nodes gets
+// this multiple of it (NCCL's Ampere perChMaxTreeBws: 24 / 22.5 / 16 GB/s per channel on 1 / 2 /
+// 3+ nodes).
+double tree_bandwidth_scale(int nodes);
 
 }  // namespace tandem::sim

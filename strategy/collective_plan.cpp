@@ -65,6 +65,7 @@ std::pair<CollectivePhase, CollectivePhase> double_tree_phases(
   }
   up.pipeline_hops = down.pipeline_hops = std::max(depth - 1, 0);
   up.reduce_bytes_per_rank = bytes;
+  up.streams_into_next = true;  // NCCL pipelines the reduce into the broadcast chunk by chunk
   return {up, down};
 }
 
@@ -159,7 +160,11 @@ void append_all_reduce(CollectivePlan& plan, CollectiveAlgorithm algorithm,
   plan.phases.push_back(rings_phase(split.per_node, shard, g - 1, shard));
   const int nodes = static_cast<int>(split.per_node.size());
   if (algorithm == CollectiveAlgorithm::Tree) {
+    // NCCL's tree streams chunks through the node (its chain), up and down the inter-node tree
+    // and back through the node at once: the four phases are one pipeline.
+    plan.phases.back().streams_into_next = true;
     auto [up, down] = double_tree_phases(split.rails, shard);
+    down.streams_into_next = true;
     plan.phases.push_back(up);
     plan.phases.push_back(down);
   } else {
@@ -252,6 +257,8 @@ CollectivePlan plan_collective(CollectiveKind kind, CollectiveAlgorithm algorith
       } else {
         append_all_reduce(plan, algorithm, ranks, size, node_of);
       }
+      if (algorithm == CollectiveAlgorithm::Tree && !plan.phases.empty() && plan.phases.front().streams_into_next)
+        plan.phases.front().tree_bus_bytes_per_rank = bus_bandwidth_factor(kind, n) * size;
       break;
     case CollectiveKind::ReduceScatter:
       append_gather_or_scatter(plan, algorithm, ranks, size, true, node_of);
@@ -300,19 +307,24 @@ CollectivePlan plan_collective(CollectiveKind kind, CollectiveAlgorithm algorith
 
 double ideal_plan_time(const CollectivePlan& plan, double bandwidth, double latency) {
   double total = 0;
-  for (const CollectivePhase& phase : plan.phases) {
-    // Each rank's outgoing and incoming bytes share its one link per direction.
-    std::map<int, double> sent;
-    std::map<int, double> received;
+  // Each rank's outgoing and incoming bytes share its one link per direction; phases that stream
+  // into the next share the links with it (their bytes add up), their latencies add up.
+  std::map<int, double> sent;
+  std::map<int, double> received;
+  for (std::size_t p = 0; p < plan.phases.size(); ++p) {
+    const CollectivePhase& phase = plan.phases[p];
     for (const Transfer& transfer : phase.transfers) {
-      sent[transfer.source] += transfer.bytes;
-      received[transfer.destination] += transfer.bytes;
+      sent[transfer.source] += phase.repeat * transfer.bytes;
+      received[transfer.destination] += phase.repeat * transfer.bytes;
     }
+    total += (phase.repeat + phase.pipeline_hops) * latency;
+    if (phase.streams_into_next && p + 1 < plan.phases.size()) continue;
     double busiest = 0;
     for (const auto& [rank, bytes] : sent) busiest = std::max(busiest, bytes);
     for (const auto& [rank, bytes] : received) busiest = std::max(busiest, bytes);
-    const double step = busiest / bandwidth + latency;
-    total += phase.repeat * step + phase.pipeline_hops * latency;
+    total += busiest / bandwidth;
+    sent.clear();
+    received.clear();
   }
   return total;
 }

@@ -7,6 +7,14 @@
 // runs `repeat` times in a row (a ring's 2(n-1) identical steps are one phase repeated).
 // `pipeline_hops` says the data streams through that many further hops after the first (a
 // pipelined chain or tree): the phase then costs one more latency per hop, not a full transfer.
+// `streams_into_next` says the phase and the next run at once as NCCL's tree does: it cuts the
+// buffer into chunks and streams them through the intra-node chain, up the inter-node tree and
+// back down, every stage working on a different chunk. Such a run of phases costs its links'
+// summed bytes (the slowest link bounds it) plus the sum of the phases' latencies (the first
+// chunk's trip through the whole pipeline), not the sum of the phases' transfer times. The first
+// phase of such a run carries `tree_bus_bytes_per_rank`, the bytes per rank nccl-tests' bus
+// bandwidth counts for it (2(n-1)/n S for an all-reduce): the profile's tree_bandwidth caps the
+// run at that many bytes per rank over it.
 //
 // Sizes follow nccl-tests (S): all-reduce and broadcast S = the buffer, all-gather S = the
 // gathered output, reduce-scatter S = the input, all-to-all S = each rank's send buffer,
@@ -31,6 +39,8 @@ struct CollectivePhase {
   std::vector<Transfer> transfers;
   int repeat = 1;
   int pipeline_hops = 0;
+  bool streams_into_next = false;
+  double tree_bus_bytes_per_rank = 0;
   double reduce_bytes_per_rank = 0;  // bytes each receiving rank reduces (memory-side work)
 };
 

@@ -26,7 +26,7 @@ const std::set<std::string>& allowed_keys() {
       "node", "node.gpus_per_node", "node.intra_node", "node.intra_node.bandwidth",
       "node.intra_node.latency", "node.nic", "node.nic.count", "node.nic.bandwidth",
       "node.nic.latency", "node.collective_efficiency", "node.nic_efficiency",
-      "node.reduction_bandwidth", "node.collective_latency",
+      "node.reduction_bandwidth", "node.collective_latency", "node.tree_bandwidth",
       "cpu", "cpu.shared_cores", "cpu.cores", "cpu.parallel_grain",
   };
   return keys;
@@ -191,6 +191,7 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("node.nic_efficiency", profile.nic_efficiency, parse_number, false);
   reader.read("node.reduction_bandwidth", profile.reduction_bandwidth_bytes_per_s, parse_bandwidth, false);
   reader.read("node.collective_latency", profile.collective_latency_s, parse_duration, false);
+  reader.read("node.tree_bandwidth", profile.tree_bandwidth_bytes_per_s, parse_bandwidth, false);
   if (const YAML::Node shared = reader.at("cpu.shared_cores"); shared) profile.shared_cores = shared.as<bool>();
   reader.read_int("cpu.cores", profile.cores);
   reader.read("cpu.parallel_grain", profile.parallel_grain_flops, parse_number, false);
@@ -294,6 +295,8 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
         << bandwidth_to_scenario_text(p.reduction_bandwidth_bytes_per_s);
   if (p.collective_latency_s > 0)
     out << YAML::Key << "collective_latency" << YAML::Value << duration_to_scenario_text(p.collective_latency_s);
+  if (p.tree_bandwidth_bytes_per_s > 0)
+    out << YAML::Key << "tree_bandwidth" << YAML::Value << bandwidth_to_scenario_text(p.tree_bandwidth_bytes_per_s);
   out << YAML::EndMap;
   if (p.backend == "cpu" || p.shared_cores) {
     out << YAML::Key << "cpu" << YAML::Value << YAML::BeginMap

@@ -80,6 +80,12 @@ struct HardwareProfile {
   // Fixed cost of one collective call, paid once whatever its size and algorithm (NCCL: kernel
   // launch and protocol setup, the base latency of its tuner; MPI: the library's call overhead).
   double collective_latency_s = 0;
+  // The most bus bandwidth (nccl-tests busbw) NCCL's tree reaches, per GPU, however fast the
+  // links it streams through: the tree's kernels reduce and forward every chunk through a few
+  // thread blocks per channel, and NCCL's own tuner caps the tree at nChannels x perChMaxTreeBw
+  // (src/graph/tuning.cc; Ampere 24 / 22.5 / 16 GB/s per channel on 1 / 2 / 4+ nodes). A tree
+  // collective takes at least its ring-equivalent bytes per rank over this. 0 = no cap.
+  double tree_bandwidth_bytes_per_s = 0;
 
   // Ranks that share one machine's cores (the cpu profile): compute rate divided among them.
   bool shared_cores = false;

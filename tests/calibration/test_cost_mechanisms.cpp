@@ -1,11 +1,15 @@
 // The twin mechanisms the fits rely on (sim/compute_cost.hpp, sim/collective_folding.hpp) against
 // their closed forms: a ring step's latency is the mean of its hops', the fixed per-collective
-// latency is paid once, non-GEMM arithmetic runs at vector_efficiency of the fp32 peak, and
-// cpu.parallel_grain puts small ops on fewer threads. Plus the profile keys' round trip.
+// latency is paid once, NCCL's tree streams its phases as one pipeline and is capped at
+// node.tree_bandwidth (NCCL's perChMaxTreeBw), non-GEMM arithmetic runs at vector_efficiency of
+// the fp32 peak, and cpu.parallel_grain puts small ops on fewer threads. Plus the profile keys'
+// round trip.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
+#include <vector>
 
 #include "sim/collective_folding.hpp"
 #include "sim/compute_cost.hpp"
@@ -85,6 +89,73 @@ TEST_F(Mechanisms, RingStepLatencyIsTheMeanOfItsHopsAndTheCollectiveLatencyIsPai
   ASSERT_TRUE(result.ok) << result.error;
   ASSERT_EQ(result.collective_rows.size(), 1u);
   EXPECT_NEAR(result.collective_rows[0].time_s, latency, 1e-8);
+}
+
+// A 64 MiB tree all-reduce on nodes x 2 GPUs (star, no switch latency): intra-node
+// reduce-scatter, the per-rail double binary tree up and down, intra-node all-gather.
+double tree_estimate(const sim::ClusterTopology& topology, int gpus, double size, sim::FoldedPlan* out = nullptr) {
+  std::vector<int> ranks(static_cast<std::size_t>(gpus));
+  for (int i = 0; i < gpus; ++i) ranks[static_cast<std::size_t>(i)] = i;
+  auto node_of = [&](int r) { return topology.node_of(r); };
+  const auto plan = strategy::plan_collective(strategy::CollectiveKind::AllReduce, strategy::CollectiveAlgorithm::Tree,
+                                              ranks, size, node_of);
+  const sim::FoldedPlan folded = sim::fold_plans(topology, {plan}, {});
+  if (out) *out = folded;
+  return sim::estimate_plan_time(topology, folded);
+}
+
+TEST_F(Mechanisms, TreePhasesStreamAsOnePipeline) {
+  // 4 nodes x 2 GPUs, S = 64 MiB. NCCL streams chunks through every stage at once, so the four
+  // phases are one: the busiest link carries its bytes of all of them. Each GPU's NVLink sends
+  // S/2 (reduce-scatter) + S/2 (all-gather) = S; the busiest NIC (a node interior in one tree,
+  // a leaf in the other, halves of S/2 each) 3/4 S. So S / 100 GB/s, plus every phase's latency:
+  // 1 us (NVLink) + 2 x (9 us + 1 further tree level x 9 us) + 1 us, plus the 20 us fixed one.
+  const auto s = scenario("name: t\ncluster: {gpu: p.yaml, nodes: 4, gpus_per_node: 2, fabric: {topology: star, "
+                          "switch_latency: 0us}}\ncollective: {kind: all-reduce, sizes: [64MiB], algorithm: tree}\n");
+  const sim::ClusterTopology topology(s.cluster);
+  const double size = 64.0 * (1 << 20);
+  sim::FoldedPlan folded;
+  const double time = tree_estimate(topology, 8, size, &folded);
+  ASSERT_EQ(folded.phases.size(), 1u);
+  EXPECT_EQ(folded.phases[0].merged_phases, 4);
+  const double latency = 1e-6 + 2 * (9e-6 + 9e-6) + 1e-6 + 20e-6;
+  EXPECT_NEAR(time, size / 100e9 + latency, 1e-9);
+  // Run phase by phase the same plan would take the reduce-scatter, both tree phases and the
+  // all-gather one after another: S/2 + 3/8 S + 3/8 S + S/2 over 100 GB/s.
+  EXPECT_GT(1.75 * size / 100e9 + latency, time * 1.5);
+  // The simulated what-if agrees.
+  const sim::SimulationResult result = sim::run_simulation_in_child(s, sim::SimulationOptions{});
+  ASSERT_TRUE(result.ok) << result.error;
+  ASSERT_EQ(result.collective_rows.size(), 1u);
+  EXPECT_NEAR(result.collective_rows[0].time_s, time, 0.02 * time);  // its flows overlap their route latencies
+}
+
+TEST_F(Mechanisms, TreeIsCappedAtTheTreeBandwidthScaledByNcclsPerNodeCountTable) {
+  // NCCL's tuner: tree busbw <= nChannels x perChMaxTreeBw, Ampere 24 / 22.5 / 16 GB/s per channel
+  // on 1 / 2 / 3+ nodes. node.tree_bandwidth is the 3+ node cap; the time is then the bus bytes
+  // (2(n-1)/n S) over the cap, plus the latencies, whenever that is slower than the links.
+  std::ofstream(directory_ / "p.yaml", std::ios::app) << "  tree_bandwidth: 20GB/s\n";
+  const double size = 64.0 * (1 << 20);
+  for (const auto& [nodes, latency, scale] : std::vector<std::tuple<int, double, double>>{
+           {4, 1e-6 + 2 * 18e-6 + 1e-6 + 20e-6, 1.0}, {2, 1e-6 + 2 * 9e-6 + 1e-6 + 20e-6, 22.5 / 16}}) {
+    const auto s = scenario("name: t\ncluster: {gpu: p.yaml, nodes: " + std::to_string(nodes) +
+                            ", gpus_per_node: 2, fabric: {topology: star, switch_latency: 0us}}\n"
+                            "collective: {kind: all-reduce, sizes: [64MiB], algorithm: tree}\n");
+    const sim::ClusterTopology topology(s.cluster);
+    const int n = 2 * nodes;
+    const double expected = 2.0 * (n - 1) / n * size / (20e9 * scale) + latency;
+    EXPECT_NEAR(tree_estimate(topology, n, size), expected, 1e-9) << nodes << " nodes";
+    const sim::SimulationResult result = sim::run_simulation_in_child(s, sim::SimulationOptions{});
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_NEAR(result.collective_rows[0].time_s, expected, 0.01 * expected) << nodes << " nodes";
+  }
+  EXPECT_DOUBLE_EQ(sim::tree_bandwidth_scale(1), 1.5);
+  EXPECT_DOUBLE_EQ(sim::tree_bandwidth_scale(16), 1.0);
+  const strategy::HardwareProfile p = strategy::load_hardware_profile("p.yaml", directory_);
+  EXPECT_DOUBLE_EQ(p.tree_bandwidth_bytes_per_s, 20e9);
+  const strategy::HardwareProfile back =
+      strategy::parse_hardware_profile(strategy::hardware_profile_to_yaml(p), "written", "cluster.gpu");
+  EXPECT_DOUBLE_EQ(back.tree_bandwidth_bytes_per_s, 20e9);
 }
 
 TEST_F(Mechanisms, NonGemmArithmeticRunsAtTheVectorEfficiency) {

@@ -43,11 +43,16 @@ TEST(CollectivePlan, PipelinedBroadcastApproachesLinkBandwidth) {
 }
 
 TEST(CollectivePlan, DoubleBinaryTreeMovesTwiceTheBufferPerRank) {
-  // Each rank sends S up and S down (half in each tree): time 2S/B, busbw = 2(n-1)/n / 2 * ... -> (n-1)/n.
-  for (int n : {4, 16, 64}) {
+  // The reduce streams into the broadcast (NCCL pipelines them), so a rank's link carries both at
+  // once. A rank interior in one tree (two children) and a leaf in the other sends S/2 + S/2 up
+  // and S down: 2S per direction, busbw = 2(n-1)/n / 2 -> (n-1)/n.
+  for (int n : {16, 64}) {
     const double busbw = ideal_busbw(CollectiveKind::AllReduce, CollectiveAlgorithm::Tree, n, 1 << 30, 1);
     EXPECT_NEAR(busbw, static_cast<double>(n - 1) / n, 1e-9) << n;
   }
+  // On 4 ranks the only ranks with two children are the trees' roots, which send nothing up: the
+  // busiest sends 3/2 S, so busbw = (2 x 3/4) / (3/2) = 1.
+  EXPECT_NEAR(ideal_busbw(CollectiveKind::AllReduce, CollectiveAlgorithm::Tree, 4, 1 << 30, 1), 1.0, 1e-9);
 }
 
 TEST(CollectivePlan, HierarchicalSendsOnlyOneShardAcrossNodes) {
