@@ -60,6 +60,13 @@ std::string microseconds(double seconds) {
   return text;
 }
 
+std::string gbps(double bytes_per_s) {
+  if (bytes_per_s <= 0) return "none";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1fGB/s", bytes_per_s / 1e9);
+  return text;
+}
+
 }  // namespace
 
 int run_fit_nccl(const FitNcclArguments& arguments, const CommonOptions& common) {
@@ -136,11 +143,12 @@ int run_fit_nccl(const FitNcclArguments& arguments, const CommonOptions& common)
   char line[512];
   std::snprintf(line, sizeof line,
                 "tandem-calibrate fit-nccl on %zu busbw points >= %s (%s): collective_efficiency %.4f, "
-                "intra_node.latency %.2f us, nic_efficiency %.4f, nic.latency %.2f us, collective_latency %.2f us "
-                "(rms log error %.3f -> %.3f)",
+                "intra_node.latency %.2f us, nic_efficiency %.4f, nic.latency %.2f us, collective_latency %.2f us, "
+                "tree_bandwidth %.1f GB/s (rms log error %.3f -> %.3f)",
                 fit.fitted_points, arguments.min_size.c_str(), file_list.c_str(), fit.fitted.nvlink_efficiency,
                 fit.fitted.nvlink_latency_s * 1e6, fit.fitted.nic_efficiency, fit.fitted.nic_latency_s * 1e6,
-                fit.fitted.collective_latency_s * 1e6, fit.initial_rms_log_error, fit.final_rms_log_error);
+                fit.fitted.collective_latency_s * 1e6, fit.fitted.tree_bandwidth / 1e9, fit.initial_rms_log_error,
+                fit.final_rms_log_error);
   profile.sources.insert(profile.sources.begin(), line);
   profile.origin = arguments.out;
   try {
@@ -195,7 +203,8 @@ int run_fit_nccl(const FitNcclArguments& arguments, const CommonOptions& common)
                          {"intra_node_latency_s", fit.fitted.nvlink_latency_s},
                          {"nic_efficiency", fit.fitted.nic_efficiency},
                          {"nic_latency_s", fit.fitted.nic_latency_s},
-                         {"collective_latency_s", fit.fitted.collective_latency_s}}},
+                         {"collective_latency_s", fit.fitted.collective_latency_s},
+                         {"tree_bandwidth_bytes_per_s", fit.fitted.tree_bandwidth}}},
                        {"iterations", fit.iterations},
                        {"per_log", per_log},
                        {"points", points_to_json(points)}};
@@ -225,6 +234,8 @@ int run_fit_nccl(const FitNcclArguments& arguments, const CommonOptions& common)
               microseconds(fit.fitted.nic_latency_s).c_str());
   std::printf("  node.collective_latency          %s -> %s\n", microseconds(fit.initial.collective_latency_s).c_str(),
               microseconds(fit.fitted.collective_latency_s).c_str());
+  std::printf("  node.tree_bandwidth              %s -> %s\n", gbps(fit.initial.tree_bandwidth).c_str(),
+              gbps(fit.fitted.tree_bandwidth).c_str());
   std::printf("  (%zu points, %d iterations, rms log error %.3f -> %.3f)\n", fit.fitted_points, fit.iterations,
               fit.initial_rms_log_error, fit.final_rms_log_error);
   std::printf("\nmean |error| of busbw over sizes >= %s, per log:\n", strategy::format_bytes(min_size).c_str());

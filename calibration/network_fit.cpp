@@ -78,6 +78,7 @@ NetworkParameters NetworkParameters::of(const strategy::HardwareProfile& profile
   p.nic_efficiency = profile.nic_efficiency > 0 ? profile.nic_efficiency : p.nvlink_efficiency;
   p.nic_latency_s = profile.nic.latency_s;
   p.collective_latency_s = profile.collective_latency_s;
+  p.tree_bandwidth = profile.tree_bandwidth_bytes_per_s;
   return p;
 }
 
@@ -87,6 +88,7 @@ void NetworkParameters::apply_to(strategy::HardwareProfile& profile) const {
   profile.nic_efficiency = nic_efficiency;
   profile.nic.latency_s = nic_latency_s;
   profile.collective_latency_s = collective_latency_s;
+  profile.tree_bandwidth_bytes_per_s = tree_bandwidth;
 }
 
 strategy::Scenario collective_scenario(const strategy::HardwareProfile& profile, int nodes, int gpus_per_node,
@@ -230,21 +232,35 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
     throw std::invalid_argument("no measurement to fit: every point is held out or below the minimum size");
   const bool any_intra = std::any_of(points.begin(), points.end(), [](const NcclPoint& p) { return p.gpus_per_node > 1; });
   const bool any_inter = std::any_of(points.begin(), points.end(), [](const NcclPoint& p) { return p.nodes > 1; });
+  // NCCL's tree (and so its bandwidth cap) runs only all-reduces over more than 2 ranks.
+  const bool any_tree = std::any_of(points.begin(), points.end(), [](const NcclPoint& p) {
+    return p.kind == CollectiveKind::AllReduce && p.gpus > 2;
+  });
 
   NetworkFitResult result;
   result.initial = NetworkParameters::of(base);
+  if (any_tree && result.initial.tree_bandwidth <= 0) {
+    // No cap in the base: start where it surely binds, at half the busbw ceiling of the slower
+    // level (the NICs' achieved rate across nodes, else NVLink's), and let the fit raise it (a
+    // cap that binds nowhere has no gradient).
+    const double nvlink = base.intra_node.bandwidth_bytes_per_s * result.initial.nvlink_efficiency;
+    const double nics = base.nic.bandwidth_bytes_per_s * std::max(1, base.nic.count) * result.initial.nic_efficiency;
+    result.initial.tree_bandwidth = 0.5 * (any_inter ? std::min(nvlink, nics) : nvlink);
+  }
   result.fitted_points = points.size();
 
   // Unknowns in an unconstrained space: efficiencies through a logistic map onto (0, 1],
   // latencies through log. Parameters the data cannot see (no multi-GPU node, no second node)
   // stay at the base profile's values.
   struct Unknown {
-    int which;  // 0 nvlink efficiency, 1 nvlink latency, 2 nic efficiency, 3 nic latency, 4 collective latency
+    int which;  // 0 nvlink efficiency, 1 nvlink latency, 2 nic efficiency, 3 nic latency, 4 collective latency,
+                // 5 tree bandwidth
   };
   std::vector<Unknown> unknowns;
   if (any_intra) unknowns.push_back({0}), unknowns.push_back({1});
   if (any_inter) unknowns.push_back({2}), unknowns.push_back({3});
   unknowns.push_back({4});
+  if (any_tree) unknowns.push_back({5});
   auto logit = [](double e) {
     e = std::clamp(e, 1e-3, 0.999);
     return std::log(e / (1 - e));
@@ -260,6 +276,7 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
         case 2: p.nic_efficiency = logistic(v); break;
         case 3: p.nic_latency_s = std::exp(v); break;
         case 4: p.collective_latency_s = std::exp(v); break;
+        case 5: p.tree_bandwidth = std::exp(v) * 1e9; break;
       }
     }
     return p;
@@ -274,6 +291,7 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
       case 2: v = logit(p.nic_efficiency); break;
       case 3: v = std::log(std::max(1e-7, p.nic_latency_s)); break;
       case 4: v = std::log(std::max(1e-6, p.collective_latency_s)); break;
+      case 5: v = std::log(std::max(1e-3, p.tree_bandwidth / 1e9)); break;
     }
     x[static_cast<Eigen::Index>(i)] = v;
   }

@@ -9,6 +9,7 @@
 //   node.nic_efficiency          achieved fraction of the NIC / fabric bandwidth
 //   node.nic.latency             one NIC-to-NIC hop (plus the cluster's switch latency)
 //   node.collective_latency      the fixed cost of one collective call (launch, protocol setup)
+//   node.tree_bandwidth          the most bus bandwidth NCCL's (pipelined) tree reaches per GPU
 // The raw link bandwidths and the NIC count stay those of the base profile (`--gpu`): they are
 // datasheet numbers, and bandwidth x efficiency is all the model sees.
 //
@@ -64,6 +65,7 @@ struct NetworkParameters {
   double nic_efficiency = 0.8;
   double nic_latency_s = 5e-6;
   double collective_latency_s = 0;
+  double tree_bandwidth = 0;  // bytes/s, 0 = no cap
 
   static NetworkParameters of(const strategy::HardwareProfile& profile);
   void apply_to(strategy::HardwareProfile& profile) const;

@@ -45,7 +45,7 @@ TEST(LeastSquares, RecoversAnExponentialDecay) {
   EXPECT_GT(result.initial_cost, 1.0);
 }
 
-TEST(NetworkFit, RecoversNvlinkNicAndCollectiveLatencyFromTwinBusBandwidth) {
+TEST(NetworkFit, RecoversNvlinkNicCollectiveLatencyAndTreeBandwidthFromTwinBusBandwidth) {
   // "Measurements": the twin's all-reduce busbw on 2-32 A100s (1-4 nodes) with known network
   // parameters; the fit starts from the built-in profile's and must find the generating ones.
   const strategy::HardwareProfile base = strategy::load_hardware_profile("a100-40gb", ".");
@@ -56,6 +56,7 @@ TEST(NetworkFit, RecoversNvlinkNicAndCollectiveLatencyFromTwinBusBandwidth) {
   known.nic_efficiency = 0.58;
   known.nic_latency_s = 9.0e-6;
   known.collective_latency_s = 35e-6;
+  known.tree_bandwidth = 70e9;  // binds on the trees of 1-4 MiB (scaled 1.5x on 1 node, 1.41x on 2)
   known.apply_to(truth);
   std::vector<NcclPoint> points;
   for (const auto& [nodes, per_node] : std::vector<std::pair<int, int>>{{1, 2}, {1, 4}, {1, 8}, {2, 8}, {4, 8}})
@@ -78,6 +79,7 @@ TEST(NetworkFit, RecoversNvlinkNicAndCollectiveLatencyFromTwinBusBandwidth) {
   EXPECT_NEAR(fit.fitted.nic_efficiency, known.nic_efficiency, 0.01 * known.nic_efficiency);
   EXPECT_NEAR(fit.fitted.nic_latency_s, known.nic_latency_s, 0.03 * known.nic_latency_s);
   EXPECT_NEAR(fit.fitted.collective_latency_s, known.collective_latency_s, 0.03 * known.collective_latency_s);
+  EXPECT_NEAR(fit.fitted.tree_bandwidth, known.tree_bandwidth, 0.03 * known.tree_bandwidth);
   EXPECT_LT(fit.final_rms_log_error, 1e-4);
   EXPECT_GT(fit.initial_rms_log_error, 0.05);
 }

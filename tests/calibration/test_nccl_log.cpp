@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "calibration/nccl_log.hpp"
+#include "calibration/network_fit.hpp"
+#include "strategy/hardware_profile.hpp"
 
 namespace {
 
@@ -128,6 +130,35 @@ TEST(NcclLog, AzureA100Logs) {
     for (const NcclRow& row : s.rows) EXPECT_TRUE(row.in_place.has_value()) << gpus << " " << row.size_bytes;
     EXPECT_TRUE(log.warnings.empty()) << gpus << ": " << (log.warnings.empty() ? "" : log.warnings[0]);
   }
+}
+
+// The README's fit-nccl example: fitted on the 2-32 GPU Azure logs, the twin's collective model
+// predicts the held-out 64- and 128-GPU all-reduces. The product requirement is < 5% mean |error|
+// over sizes >= 1 MiB. With NCCL's pipelined tree and its tree bandwidth cap the model reaches
+// 5.62% (64 GPUs 5.25%, 128 GPUs 5.99%; 6.17% without them); what is left sits at 1-4 MiB, where
+// NCCL runs its low-latency LL128 protocol, which the twin does not model. This guards the
+// current level, fitted and held out, so a change to the collective model that loses accuracy
+// shows here; tighten the bound to 5% once the model gets there.
+TEST(NcclLog, AzureA100FitPredictsHeldOutAllReduces) {
+  const fs::path folder = kData / "nccl-tests-a100-azure";
+  if (!fs::exists(folder)) GTEST_SKIP() << "no " << folder << " (shared data absent, e.g. a fresh clone)";
+  const auto base = tandem::strategy::load_hardware_profile("a100-40gb", fs::current_path(), "--gpu");
+  std::vector<NcclLog> fitted;
+  std::vector<NcclLog> held_out;
+  for (int gpus : {2, 4, 8, 16, 32}) fitted.push_back(read_nccl_log(folder / ("nccl_" + std::to_string(gpus) + ".log")));
+  for (int gpus : {64, 128}) held_out.push_back(read_nccl_log(folder / ("nccl_" + std::to_string(gpus) + ".log")));
+  std::vector<NcclPoint> points = points_from_logs(fitted, base, false);
+  const std::vector<NcclPoint> later = points_from_logs(held_out, base, true);
+  points.insert(points.end(), later.begin(), later.end());
+  const NetworkFitResult fit = fit_network(points, base);
+  predict(points, fit.profile, PredictionEngine::Analytic);
+  const double mib = 1 << 20;
+  const double fitted_error = busbw_mape(points, false, mib);
+  const double held_out_error = busbw_mape(points, true, mib);
+  EXPECT_LT(fitted_error, 4.5);
+  EXPECT_LT(held_out_error, 5.9);
+  RecordProperty("fitted_mape_percent", std::to_string(fitted_error));
+  RecordProperty("held_out_mape_percent", std::to_string(held_out_error));
 }
 
 TEST(NcclLog, H100LogsEveryFileParsesOrIsAListedFailure) {
