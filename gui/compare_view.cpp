@@ -117,7 +117,7 @@ void CompareView::fillResults() {
       results_->appendRow(row);
     }
   } catch (const std::exception& error) {
-    results_->appendRow({cell(QString::fromUtf8(error.what()))});
+    results_->appendRow(cell(QString::fromUtf8(error.what())));
   }
   results_view_->horizontalHeader()->resizeSection(0, 240);
 }

@@ -13,7 +13,7 @@ using strategy::OpType;
 
 ComputeCostModel::ComputeCostModel(const strategy::HardwareProfile& profile, strategy::Precision precision,
                                    int threads_per_rank, int ranks_on_machine, bool attention_dropout)
-    : profile_(profile), precision_(precision), attention_dropout_(attention_dropout) {
+    : profile_(profile), attention_dropout_(attention_dropout) {
   element_bytes_ = strategy::HardwareProfile::bytes_per_element(precision);
   double peak = profile.peak_flops(precision);
   if (peak <= 0) peak = profile.peak_flops_bf16 > 0 ? profile.peak_flops_bf16 : profile.peak_flops_fp32;

@@ -73,7 +73,6 @@ class ComputeCostModel {
 
  private:
   strategy::HardwareProfile profile_;
-  strategy::Precision precision_;
   double peak_flops_ = 0;
   double vector_flops_ = 0;      // rate for element-wise arithmetic (fp32 peak)
   double memory_bandwidth_ = 0;  // achieved bytes/s

@@ -366,7 +366,8 @@ void check_activations() {
       return Outputs<Scalar>{read(out, n), read(dinp, n), read(dinp_acc, n)};
     });
   }
-  for (const auto& [M, F] : {std::pair{5, 37}, std::pair{300, 1001}}) {
+  for (const auto& sizes : {std::pair{5, 37}, std::pair{300, 1001}}) {
+    const int M = sizes.first, F = sizes.second;  // not a structured binding: lambdas capture them
     const std::size_t in_n = static_cast<std::size_t>(M) * 2 * F, out_n = static_cast<std::size_t>(M) * F;
     const auto inp = values<Scalar>(in_n, 43, -4.0, 4.0);
     const auto dout = values<Scalar>(out_n, 44);
