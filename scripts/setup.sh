@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache git pkg-config
+  build-essential clang libomp-dev cmake ninja-build ccache git pkg-config
   libsimgrid-dev libeigen3-dev libyaml-cpp-dev libspdlog-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev
   qt6-base-dev qt6-charts-dev qt6-svg-dev libgl-dev xvfb xauth

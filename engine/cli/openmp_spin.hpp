@@ -1,6 +1,8 @@
 #pragma once
-// Bounds how long OpenMP's idle workers spin before they sleep: GOMP_SPINCOUNT=10000 (libgomp,
-// the OpenMP of GCC that builds Tandem) unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT.
+// Bounds how long OpenMP's idle workers spin before they sleep, in whichever runtime the build
+// links: GOMP_SPINCOUNT=10000 for libgomp (GCC builds) and KMP_BLOCKTIME=1 (ms) for LLVM's libomp
+// (clang builds, the default; its own default is 200 ms of spinning), unless the user set
+// OMP_WAIT_POLICY, GOMP_SPINCOUNT or KMP_BLOCKTIME.
 //
 // Why, measured on the 2-core VM (kernels parallel region with 2 threads, median):
 //   - libgomp's default spins ~300k iterations (milliseconds): on shared cores a spinning worker
@@ -12,7 +14,7 @@
 //     200 us gap) and release the core within a few milliseconds: the same tiny model 20-30 ms
 //     idle, and 73-102 ms at load ~5 (PASSIVE: 103 ms).
 // libgomp reads the variables when it is loaded, before main(), so the process re-executes
-// itself once with the variable set. TANDEM_KEEP_OMP_WAIT_POLICY=1 keeps OpenMP's defaults.
+// itself once with the variables set. TANDEM_KEEP_OMP_WAIT_POLICY=1 keeps OpenMP's defaults.
 
 #include <unistd.h>
 
@@ -22,9 +24,9 @@ namespace tandem::engine {
 
 inline void use_short_openmp_spin(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr ||
-      std::getenv("TANDEM_KEEP_OMP_WAIT_POLICY") != nullptr)
+      std::getenv("KMP_BLOCKTIME") != nullptr || std::getenv("TANDEM_KEEP_OMP_WAIT_POLICY") != nullptr)
     return;
-  if (::setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
+  if (::setenv("GOMP_SPINCOUNT", "10000", 1) != 0 || ::setenv("KMP_BLOCKTIME", "1", 1) != 0) return;
   ::execv("/proc/self/exe", argv);
   // exec failed (no /proc): carry on with OpenMP's defaults.
 }
