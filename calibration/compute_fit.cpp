@@ -376,6 +376,7 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
         network_base.intra_node.bandwidth_bytes_per_s * network.fitted.nvlink_efficiency;
     profile.intra_node.latency_s = network.fitted.nvlink_latency_s;
     profile.collective_latency_s = network.fitted.collective_latency_s;
+    profile.reduction_bandwidth_bytes_per_s = network.fitted.reduction_bandwidth;
     profile.collective_efficiency = 1.0;
     result.parameters.push_back({"node.intra_node.bandwidth (achieved, collective_efficiency 1)", raw_before,
                                  profile.intra_node.bandwidth_bytes_per_s, std::numeric_limits<double>::quiet_NaN()});
@@ -383,6 +384,10 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
                                  std::numeric_limits<double>::quiet_NaN()});
     result.parameters.push_back({"node.collective_latency", base.collective_latency_s, profile.collective_latency_s,
                                  std::numeric_limits<double>::quiet_NaN()});
+    if (profile.reduction_bandwidth_bytes_per_s != base.reduction_bandwidth_bytes_per_s)
+      result.parameters.push_back({"node.reduction_bandwidth (the pace of the ranks' reductions)",
+                                   base.reduction_bandwidth_bytes_per_s, profile.reduction_bandwidth_bytes_per_s,
+                                   std::numeric_limits<double>::quiet_NaN()});
     std::vector<NcclPoint> after = communication;
     predict(after, profile, PredictionEngine::Analytic);
     auto to_residual = [](const NcclPoint& p) {

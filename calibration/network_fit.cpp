@@ -79,6 +79,7 @@ NetworkParameters NetworkParameters::of(const strategy::HardwareProfile& profile
   p.nic_latency_s = profile.nic.latency_s;
   p.collective_latency_s = profile.collective_latency_s;
   p.tree_bandwidth = profile.tree_bandwidth_bytes_per_s;
+  p.reduction_bandwidth = profile.reduction_bandwidth_bytes_per_s;
   return p;
 }
 
@@ -89,6 +90,7 @@ void NetworkParameters::apply_to(strategy::HardwareProfile& profile) const {
   profile.nic.latency_s = nic_latency_s;
   profile.collective_latency_s = collective_latency_s;
   profile.tree_bandwidth_bytes_per_s = tree_bandwidth;
+  profile.reduction_bandwidth_bytes_per_s = reduction_bandwidth;
 }
 
 strategy::Scenario collective_scenario(const strategy::HardwareProfile& profile, int nodes, int gpus_per_node,
@@ -236,6 +238,13 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
   const bool any_tree = std::any_of(points.begin(), points.end(), [](const NcclPoint& p) {
     return p.kind == CollectiveKind::AllReduce && p.gpus > 2;
   });
+  // A reduction slower than the links (MPI's CPU reductions) shows only beside collectives that
+  // move the same bytes without reducing them: fit its pace when both kinds were measured.
+  auto reduces = [](const NcclPoint& p) {
+    return p.kind == CollectiveKind::AllReduce || p.kind == CollectiveKind::ReduceScatter;
+  };
+  const bool fit_reduction = std::any_of(points.begin(), points.end(), reduces) &&
+                             !std::all_of(points.begin(), points.end(), reduces);
 
   NetworkFitResult result;
   result.initial = NetworkParameters::of(base);
@@ -247,6 +256,14 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
     const double nics = base.nic.bandwidth_bytes_per_s * std::max(1, base.nic.count) * result.initial.nic_efficiency;
     result.initial.tree_bandwidth = 0.5 * (any_inter ? std::min(nvlink, nics) : nvlink);
   }
+  if (fit_reduction && result.initial.reduction_bandwidth <= 0) {
+    // Start where it binds (a pace that binds nowhere has no gradient): at the slowest
+    // reduction's measured bytes per second.
+    double slowest = std::numeric_limits<double>::infinity();
+    for (const NcclPoint& p : points)
+      if (reduces(p) && p.measured_busbw_gbps > 0) slowest = std::min(slowest, p.measured_busbw_gbps * 1e9);
+    result.initial.reduction_bandwidth = std::isfinite(slowest) ? slowest : 1e9;
+  }
   result.fitted_points = points.size();
 
   // Unknowns in an unconstrained space: efficiencies through a logistic map onto (0, 1],
@@ -254,13 +271,14 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
   // stay at the base profile's values.
   struct Unknown {
     int which;  // 0 nvlink efficiency, 1 nvlink latency, 2 nic efficiency, 3 nic latency, 4 collective latency,
-                // 5 tree bandwidth
+                // 5 tree bandwidth, 6 reduction bandwidth
   };
   std::vector<Unknown> unknowns;
   if (any_intra) unknowns.push_back({0}), unknowns.push_back({1});
   if (any_inter) unknowns.push_back({2}), unknowns.push_back({3});
   unknowns.push_back({4});
   if (any_tree) unknowns.push_back({5});
+  if (fit_reduction) unknowns.push_back({6});
   auto logit = [](double e) {
     e = std::clamp(e, 1e-3, 0.999);
     return std::log(e / (1 - e));
@@ -277,6 +295,7 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
         case 3: p.nic_latency_s = std::exp(v); break;
         case 4: p.collective_latency_s = std::exp(v); break;
         case 5: p.tree_bandwidth = std::exp(v) * 1e9; break;
+        case 6: p.reduction_bandwidth = std::exp(v) * 1e9; break;
       }
     }
     return p;
@@ -292,6 +311,7 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
       case 3: v = std::log(std::max(1e-7, p.nic_latency_s)); break;
       case 4: v = std::log(std::max(1e-6, p.collective_latency_s)); break;
       case 5: v = std::log(std::max(1e-3, p.tree_bandwidth / 1e9)); break;
+      case 6: v = std::log(std::max(1e-3, p.reduction_bandwidth / 1e9)); break;
     }
     x[static_cast<Eigen::Index>(i)] = v;
   }

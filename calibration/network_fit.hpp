@@ -66,6 +66,7 @@ struct NetworkParameters {
   double nic_latency_s = 5e-6;
   double collective_latency_s = 0;
   double tree_bandwidth = 0;  // bytes/s, 0 = no cap
+  double reduction_bandwidth = 0;  // bytes/s a rank reduces at, 0 = not slower than its links
 
   static NetworkParameters of(const strategy::HardwareProfile& profile);
   void apply_to(strategy::HardwareProfile& profile) const;

@@ -311,9 +311,18 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
 }
 
 double estimate_plan_time(const ClusterTopology& topology, const FoldedPlan& plan) {
+  // As the executor times a phase: its transfers and latencies, unless the reduction engine
+  // (node.reduction_bandwidth, when set) is slower and sets the pace.
+  const double reduction_bandwidth = topology.group(0).profile.reduction_bandwidth_bytes_per_s;
   double total = 0;
-  for (const FoldedPhase& phase : plan.phases)
-    total += phase.repeat * busiest_link_time(topology, phase) + phase.max_latency_s + phase.tail_latency_s();
+  for (const FoldedPhase& phase : plan.phases) {
+    const double transfers =
+        phase.repeat * busiest_link_time(topology, phase) + phase.max_latency_s + phase.tail_latency_s();
+    const double reduction = reduction_bandwidth > 0 && phase.reduce_bytes_per_rank > 0
+                                 ? phase.repeat * phase.reduce_bytes_per_rank / reduction_bandwidth
+                                 : 0;
+    total += std::max(transfers, reduction);
+  }
   return total;
 }
 

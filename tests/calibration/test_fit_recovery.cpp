@@ -272,4 +272,46 @@ TEST(ProfileFit, RecoversIntraNodeBandwidthAndLatencyFromCollectiveMicrobenchmar
   EXPECT_LT(fit.communication_mape_after, 0.5);
 }
 
+TEST(ProfileFit, RecoversAReductionSlowerThanTheLinksFromReducingAndCopyingCollectives) {
+  // MPI reduces on the CPU: with a reduction pace 5x slower than the copies, the reducing
+  // collectives' large sizes are paced by node.reduction_bandwidth, the all-gathers are not.
+  strategy::HardwareProfile truth = strategy::load_hardware_profile("cpu", ".");
+  truth.intra_node.bandwidth_bytes_per_s = 7.5e9;
+  truth.intra_node.latency_s = 3e-6;
+  truth.collective_efficiency = 1.0;
+  truth.collective_latency_s = 12e-6;
+  truth.reduction_bandwidth_bytes_per_s = 1.5e9;
+  std::vector<report::Microbenchmark> records;
+  const std::pair<const char*, strategy::CollectiveKind> kinds[] = {
+      {"all-reduce", strategy::CollectiveKind::AllReduce},
+      {"all-gather", strategy::CollectiveKind::AllGather},
+      {"reduce-scatter", strategy::CollectiveKind::ReduceScatter}};
+  for (const auto& [name, kind] : kinds)
+    for (int group : {2, 4})
+      for (double size : {4096.0, 65536.0, 1048576.0, 16777216.0}) {
+        NcclPoint p;
+        p.collective = name;
+        p.kind = kind;
+        p.gpus = p.gpus_per_node = group;
+        p.nodes = 1;
+        p.size_bytes = size;
+        std::vector<NcclPoint> one{p};
+        predict(one, truth, PredictionEngine::Analytic);
+        // Reference for the pacing itself: a 16 MiB all-reduce over 2 ranks reduces half the
+        // buffer per ring pass on each rank, so it cannot beat S/2 / reduction_bandwidth.
+        if (kind == strategy::CollectiveKind::AllReduce && group == 2 && size == 16777216.0)
+          EXPECT_GE(size / (one[0].predicted_busbw_gbps * 1e9), 0.5 * size / 1.5e9 * 0.999);
+        report::Microbenchmark r;
+        r.op = name;
+        r.params_json = nlohmann::json{{"kind", name}, {"group_size", group}, {"world_size", 4}}.dump();
+        r.size_bytes = size;
+        r.time_s = size * strategy::bus_bandwidth_factor(kind, group) / (one[0].predicted_busbw_gbps * 1e9);
+        records.push_back(r);
+      }
+  const ProfileFitResult fit = fit_profile(records, strategy::load_hardware_profile("cpu", "."));
+  EXPECT_NEAR(fit.profile.reduction_bandwidth_bytes_per_s, 1.5e9, 0.03 * 1.5e9);
+  EXPECT_NEAR(fit.profile.intra_node.bandwidth_bytes_per_s * fit.profile.collective_efficiency, 7.5e9, 0.03 * 7.5e9);
+  EXPECT_LT(fit.communication_mape_after, 1.0);
+}
+
 }  // namespace
