@@ -144,10 +144,12 @@ int run_fit_nccl(const FitNcclArguments& arguments, const CommonOptions& common)
   std::snprintf(line, sizeof line,
                 "tandem-calibrate fit-nccl on %zu busbw points >= %s (%s): collective_efficiency %.4f, "
                 "intra_node.latency %.2f us, nic_efficiency %.4f, nic.latency %.2f us, collective_latency %.2f us, "
-                "tree_bandwidth %.1f GB/s (rms log error %.3f -> %.3f)",
+                "tree_bandwidth %.1f GB/s, ll_tree_bandwidth %.1f GB/s, ll_latency_saving %.2f us "
+                "(rms log error %.3f -> %.3f)",
                 fit.fitted_points, arguments.min_size.c_str(), file_list.c_str(), fit.fitted.nvlink_efficiency,
                 fit.fitted.nvlink_latency_s * 1e6, fit.fitted.nic_efficiency, fit.fitted.nic_latency_s * 1e6,
-                fit.fitted.collective_latency_s * 1e6, fit.fitted.tree_bandwidth / 1e9, fit.initial_rms_log_error,
+                fit.fitted.collective_latency_s * 1e6, fit.fitted.tree_bandwidth / 1e9,
+                fit.fitted.ll_tree_bandwidth / 1e9, fit.fitted.ll_latency_saving_s * 1e6, fit.initial_rms_log_error,
                 fit.final_rms_log_error);
   profile.sources.insert(profile.sources.begin(), line);
   profile.origin = arguments.out;
@@ -204,7 +206,9 @@ int run_fit_nccl(const FitNcclArguments& arguments, const CommonOptions& common)
                          {"nic_efficiency", fit.fitted.nic_efficiency},
                          {"nic_latency_s", fit.fitted.nic_latency_s},
                          {"collective_latency_s", fit.fitted.collective_latency_s},
-                         {"tree_bandwidth_bytes_per_s", fit.fitted.tree_bandwidth}}},
+                         {"tree_bandwidth_bytes_per_s", fit.fitted.tree_bandwidth},
+                         {"ll_tree_bandwidth_bytes_per_s", fit.fitted.ll_tree_bandwidth},
+                         {"ll_latency_saving_s", fit.fitted.ll_latency_saving_s}}},
                        {"iterations", fit.iterations},
                        {"per_log", per_log},
                        {"points", points_to_json(points)}};
@@ -236,6 +240,10 @@ int run_fit_nccl(const FitNcclArguments& arguments, const CommonOptions& common)
               microseconds(fit.fitted.collective_latency_s).c_str());
   std::printf("  node.tree_bandwidth              %s -> %s\n", gbps(fit.initial.tree_bandwidth).c_str(),
               gbps(fit.fitted.tree_bandwidth).c_str());
+  std::printf("  node.ll_tree_bandwidth           %s -> %s\n", gbps(fit.initial.ll_tree_bandwidth).c_str(),
+              gbps(fit.fitted.ll_tree_bandwidth).c_str());
+  std::printf("  node.ll_latency_saving           %s -> %s\n", microseconds(fit.initial.ll_latency_saving_s).c_str(),
+              microseconds(fit.fitted.ll_latency_saving_s).c_str());
   std::printf("  (%zu points, %d iterations, rms log error %.3f -> %.3f)\n", fit.fitted_points, fit.iterations,
               fit.initial_rms_log_error, fit.final_rms_log_error);
   std::printf("\nmean |error| of busbw over sizes >= %s, per log:\n", strategy::format_bytes(min_size).c_str());

@@ -80,6 +80,8 @@ NetworkParameters NetworkParameters::of(const strategy::HardwareProfile& profile
   p.collective_latency_s = profile.collective_latency_s;
   p.tree_bandwidth = profile.tree_bandwidth_bytes_per_s;
   p.reduction_bandwidth = profile.reduction_bandwidth_bytes_per_s;
+  p.ll_tree_bandwidth = profile.ll_tree_bandwidth_bytes_per_s;
+  p.ll_latency_saving_s = profile.ll_latency_saving_s;
   return p;
 }
 
@@ -91,6 +93,8 @@ void NetworkParameters::apply_to(strategy::HardwareProfile& profile) const {
   profile.collective_latency_s = collective_latency_s;
   profile.tree_bandwidth_bytes_per_s = tree_bandwidth;
   profile.reduction_bandwidth_bytes_per_s = reduction_bandwidth;
+  profile.ll_tree_bandwidth_bytes_per_s = ll_tree_bandwidth;
+  profile.ll_latency_saving_s = ll_latency_saving_s;
 }
 
 strategy::Scenario collective_scenario(const strategy::HardwareProfile& profile, int nodes, int gpus_per_node,
@@ -271,7 +275,7 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
   // stay at the base profile's values.
   struct Unknown {
     int which;  // 0 nvlink efficiency, 1 nvlink latency, 2 nic efficiency, 3 nic latency, 4 collective latency,
-                // 5 tree bandwidth, 6 reduction bandwidth
+                // 5 tree bandwidth, 6 reduction bandwidth, 7 low-latency tree bandwidth, 8 its latency saving
   };
   std::vector<Unknown> unknowns;
   if (any_intra) unknowns.push_back({0}), unknowns.push_back({1});
@@ -284,8 +288,9 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
     return std::log(e / (1 - e));
   };
   auto logistic = [](double x) { return 1 / (1 + std::exp(-x)); };
+  NetworkParameters start = result.initial;
   auto parameters_of = [&](const Eigen::VectorXd& x) {
-    NetworkParameters p = result.initial;
+    NetworkParameters p = start;
     for (std::size_t i = 0; i < unknowns.size(); ++i) {
       const double v = x[static_cast<Eigen::Index>(i)];
       switch (unknowns[i].which) {
@@ -296,25 +301,32 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
         case 4: p.collective_latency_s = std::exp(v); break;
         case 5: p.tree_bandwidth = std::exp(v) * 1e9; break;
         case 6: p.reduction_bandwidth = std::exp(v) * 1e9; break;
+        case 7: p.ll_tree_bandwidth = std::exp(v) * 1e9; break;
+        case 8: p.ll_latency_saving_s = std::exp(v); break;
       }
     }
     return p;
   };
-  Eigen::VectorXd x(static_cast<Eigen::Index>(unknowns.size()));
-  for (std::size_t i = 0; i < unknowns.size(); ++i) {
-    const auto& p = result.initial;
-    double v = 0;
-    switch (unknowns[i].which) {
-      case 0: v = logit(p.nvlink_efficiency); break;
-      case 1: v = std::log(std::max(1e-7, p.nvlink_latency_s)); break;
-      case 2: v = logit(p.nic_efficiency); break;
-      case 3: v = std::log(std::max(1e-7, p.nic_latency_s)); break;
-      case 4: v = std::log(std::max(1e-6, p.collective_latency_s)); break;
-      case 5: v = std::log(std::max(1e-3, p.tree_bandwidth / 1e9)); break;
-      case 6: v = std::log(std::max(1e-3, p.reduction_bandwidth / 1e9)); break;
+  auto start_vector = [&] {
+    Eigen::VectorXd x(static_cast<Eigen::Index>(unknowns.size()));
+    for (std::size_t i = 0; i < unknowns.size(); ++i) {
+      const auto& p = start;
+      double v = 0;
+      switch (unknowns[i].which) {
+        case 0: v = logit(p.nvlink_efficiency); break;
+        case 1: v = std::log(std::max(1e-7, p.nvlink_latency_s)); break;
+        case 2: v = logit(p.nic_efficiency); break;
+        case 3: v = std::log(std::max(1e-7, p.nic_latency_s)); break;
+        case 4: v = std::log(std::max(1e-6, p.collective_latency_s)); break;
+        case 5: v = std::log(std::max(1e-3, p.tree_bandwidth / 1e9)); break;
+        case 6: v = std::log(std::max(1e-3, p.reduction_bandwidth / 1e9)); break;
+        case 7: v = std::log(std::max(1e-3, p.ll_tree_bandwidth / 1e9)); break;
+        case 8: v = std::log(std::max(1e-7, p.ll_latency_saving_s)); break;
+      }
+      x[static_cast<Eigen::Index>(i)] = v;
     }
-    x[static_cast<Eigen::Index>(i)] = v;
-  }
+    return x;
+  };
 
   auto residuals = [&](const Eigen::VectorXd& at) {
     strategy::HardwareProfile profile = base;
@@ -330,12 +342,31 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
   LeastSquaresOptions solver;
   solver.max_iterations = options.max_iterations;
   solver.verbose = options.verbose;
-  const LeastSquaresResult solution = levenberg_marquardt(residuals, x, solver);
+  LeastSquaresResult solution = levenberg_marquardt(residuals, start_vector(), solver);
+  NetworkParameters fitted = parameters_of(solution.x);
+  const double initial_cost = solution.initial_cost;
   result.iterations = solution.iterations;
+  if (any_tree) {
+    // Second stage, NCCL's low-latency protocol: from the first stage's solution (fitted all at
+    // once from the base, its parameters pulled the fit into a worse minimum), starting where it
+    // wins at small sizes (a lower cap, half the fixed latency saved), so that the fit sees it.
+    // Kept only if it lowers the error.
+    start = fitted;
+    if (start.ll_tree_bandwidth <= 0) start.ll_tree_bandwidth = 0.6 * start.tree_bandwidth;
+    if (start.ll_latency_saving_s <= 0) start.ll_latency_saving_s = 0.5 * start.collective_latency_s;
+    unknowns.push_back({7});
+    unknowns.push_back({8});
+    const LeastSquaresResult with_protocol = levenberg_marquardt(residuals, start_vector(), solver);
+    result.iterations += with_protocol.iterations;
+    if (with_protocol.final_cost < solution.final_cost) {
+      solution = with_protocol;
+      fitted = parameters_of(with_protocol.x);
+    }
+  }
   const double count = static_cast<double>(points.size());
-  result.initial_rms_log_error = std::sqrt(solution.initial_cost * 2 / count);
+  result.initial_rms_log_error = std::sqrt(initial_cost * 2 / count);
   result.final_rms_log_error = std::sqrt(solution.final_cost * 2 / count);
-  result.fitted = parameters_of(solution.x);
+  result.fitted = fitted;
   result.profile = base;
   result.fitted.apply_to(result.profile);
   return result;

@@ -67,6 +67,8 @@ struct NetworkParameters {
   double collective_latency_s = 0;
   double tree_bandwidth = 0;  // bytes/s, 0 = no cap
   double reduction_bandwidth = 0;  // bytes/s a rank reduces at, 0 = not slower than its links
+  double ll_tree_bandwidth = 0;    // bytes/s, the tree's cap under NCCL's low-latency protocol (0 = none)
+  double ll_latency_saving_s = 0;  // the fixed latency that protocol saves
 
   static NetworkParameters of(const strategy::HardwareProfile& profile);
   void apply_to(strategy::HardwareProfile& profile) const;

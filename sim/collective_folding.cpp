@@ -295,17 +295,30 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
   }
   folded.phases = std::move(merged);
   // NCCL's tree bandwidth cap: a tree run takes at least its bus bytes over node.tree_bandwidth.
+  // With a low-latency protocol in the profile the run is priced both ways (that protocol's cap,
+  // less fixed latency) and takes the faster, as NCCL's tuner picks a protocol per call.
   for (FoldedPhase& phase : folded.phases) {
     if (phase.tree_bus_bytes_per_rank <= 0 || phase.transfers.empty()) continue;
-    double cap = 0;
+    double cap = 0, ll_cap = 0, ll_saving = 0;
     for (const Transfer& t : phase.transfers) {
-      const double bandwidth = topology.group(topology.node_of(t.source)).profile.tree_bandwidth_bytes_per_s;
+      const strategy::HardwareProfile& profile = topology.group(topology.node_of(t.source)).profile;
+      const double bandwidth = profile.tree_bandwidth_bytes_per_s;
       if (bandwidth > 0) cap = cap > 0 ? std::min(cap, bandwidth) : bandwidth;
+      const double ll_bandwidth = profile.ll_tree_bandwidth_bytes_per_s;
+      if (ll_bandwidth > 0) ll_cap = ll_cap > 0 ? std::min(ll_cap, ll_bandwidth) : ll_bandwidth;
+      ll_saving = std::max(ll_saving, profile.ll_latency_saving_s);
     }
-    if (cap <= 0) continue;
-    cap *= tree_bandwidth_scale(phase.tree_nodes);
     const double links = busiest_link_time(topology, phase);
-    phase.tree_cap_wait_s = std::max(0.0, phase.tree_bus_bytes_per_rank / cap - links);
+    const double scale = tree_bandwidth_scale(phase.tree_nodes);
+    if (cap > 0) phase.tree_cap_wait_s = std::max(0.0, phase.tree_bus_bytes_per_rank / (cap * scale) - links);
+    if (ll_cap > 0) {
+      const double ll_wait = std::max(0.0, phase.tree_bus_bytes_per_rank / (ll_cap * scale) - links);
+      const double saving = std::min(ll_saving, phase.fixed_latency_s);
+      if (ll_wait - saving < phase.tree_cap_wait_s) {
+        phase.tree_cap_wait_s = ll_wait;
+        phase.fixed_latency_s -= saving;
+      }
+    }
   }
   return folded;
 }

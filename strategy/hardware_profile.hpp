@@ -86,6 +86,13 @@ struct HardwareProfile {
   // (src/graph/tuning.cc; Ampere 24 / 22.5 / 16 GB/s per channel on 1 / 2 / 4+ nodes). A tree
   // collective takes at least its ring-equivalent bytes per rank over this. 0 = no cap.
   double tree_bandwidth_bytes_per_s = 0;
+  // NCCL's low-latency protocols (LL, LL128): below a few MiB its tuner runs the tree with them,
+  // trading bandwidth for latency (the Azure A100 logs on 4+ nodes: ~31 us/MiB up to 4 MiB, then
+  // ~19 us/MiB with ~40 us more fixed cost). The twin prices a tree both ways and takes the
+  // faster, as the tuner does: this protocol caps the tree's bus bandwidth at ll_tree_bandwidth
+  // and saves ll_latency_saving of the fixed per-collective latency. 0 = not modelled.
+  double ll_tree_bandwidth_bytes_per_s = 0;
+  double ll_latency_saving_s = 0;
 
   // Ranks that share one machine's cores (the cpu profile): compute rate divided among them.
   bool shared_cores = false;

@@ -84,6 +84,46 @@ TEST(NetworkFit, RecoversNvlinkNicCollectiveLatencyAndTreeBandwidthFromTwinBusBa
   EXPECT_GT(fit.initial_rms_log_error, 0.05);
 }
 
+TEST(NetworkFit, RecoversNcclsLowLatencyProtocolFromTwinBusBandwidth) {
+  // As above, with the low-latency protocol in the generating profile: trees below a few MiB run
+  // capped at 45 GB/s with 15 us less fixed latency, larger ones at the 70 GB/s cap. Sizes step by
+  // 2x from 256 KiB so that the switch between the protocols is seen.
+  const strategy::HardwareProfile base = strategy::load_hardware_profile("a100-40gb", ".");
+  strategy::HardwareProfile truth = base;
+  NetworkParameters known;
+  known.nvlink_efficiency = 0.81;
+  known.nvlink_latency_s = 2.2e-6;
+  known.nic_efficiency = 0.58;
+  known.nic_latency_s = 9.0e-6;
+  known.collective_latency_s = 35e-6;
+  known.tree_bandwidth = 70e9;
+  known.ll_tree_bandwidth = 45e9;
+  known.ll_latency_saving_s = 15e-6;
+  known.apply_to(truth);
+  std::vector<NcclPoint> points;
+  for (const auto& [nodes, per_node] : std::vector<std::pair<int, int>>{{1, 2}, {1, 4}, {1, 8}, {2, 8}, {4, 8}})
+    for (double size = 1 << 18; size <= (1 << 30); size *= 2) {
+      NcclPoint p;
+      p.collective = "all_reduce";
+      p.kind = strategy::CollectiveKind::AllReduce;
+      p.nodes = nodes;
+      p.gpus_per_node = per_node;
+      p.gpus = nodes * per_node;
+      p.size_bytes = size;
+      points.push_back(p);
+    }
+  predict(points, truth, PredictionEngine::Analytic);
+  for (NcclPoint& p : points) p.measured_busbw_gbps = p.predicted_busbw_gbps;
+  NetworkFitOptions options;
+  options.min_size_bytes = 0;
+  const NetworkFitResult fit = fit_network(points, base, options);
+  EXPECT_NEAR(fit.fitted.ll_tree_bandwidth, known.ll_tree_bandwidth, 0.03 * known.ll_tree_bandwidth);
+  EXPECT_NEAR(fit.fitted.ll_latency_saving_s, known.ll_latency_saving_s, 0.05 * known.ll_latency_saving_s);
+  EXPECT_NEAR(fit.fitted.tree_bandwidth, known.tree_bandwidth, 0.03 * known.tree_bandwidth);
+  EXPECT_NEAR(fit.fitted.collective_latency_s, known.collective_latency_s, 0.05 * known.collective_latency_s);
+  EXPECT_LT(fit.final_rms_log_error, 1e-3);
+}
+
 // ---- the compute and communication fit --------------------------------------------------------
 
 strategy::Op matmul(Phase phase, int m, int n, int k) {
