@@ -339,8 +339,9 @@ TEST(ProfileFit, RecoversAReductionSlowerThanTheLinksFromReducingAndCopyingColle
         predict(one, truth, PredictionEngine::Analytic);
         // Reference for the pacing itself: a 16 MiB all-reduce over 2 ranks reduces half the
         // buffer per ring pass on each rank, so it cannot beat S/2 / reduction_bandwidth.
-        if (kind == strategy::CollectiveKind::AllReduce && group == 2 && size == 16777216.0)
+        if (kind == strategy::CollectiveKind::AllReduce && group == 2 && size == 16777216.0) {
           EXPECT_GE(size / (one[0].predicted_busbw_gbps * 1e9), 0.5 * size / 1.5e9 * 0.999);
+        }
         report::Microbenchmark r;
         r.op = name;
         r.params_json = nlohmann::json{{"kind", name}, {"group_size", group}, {"world_size", 4}}.dump();

@@ -148,9 +148,10 @@ TEST_F(OuterSimulationTest, NolocoFoldedEqualsUnfoldedAcrossSites) {
   }
   const double bytes = 4 * parameters(s);
   EXPECT_NEAR(folded.wan.sync_bytes, 2 * crossing * bytes, 1e-6 * bytes);
-  if (crossing > 0)
+  if (crossing > 0) {
     EXPECT_NEAR(folded.outer.exchange_s, crossing * bytes / kWanBytesPerSecond + 2 * kWanLatency,
                 1e-6 * folded.outer.exchange_s);
+  }
 }
 
 }  // namespace

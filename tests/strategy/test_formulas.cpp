@@ -107,6 +107,9 @@ TEST(Formulas, VocabIsPaddedToTensorParallelShards) {
   EXPECT_EQ(padded_vocab(m, 1), 50257);
   EXPECT_EQ(padded_vocab(m, 2), 50258);
   EXPECT_EQ(padded_vocab(m, 8), 50264);
-  for (const ParameterTensorSpec& tensor : parameter_tensors(m, 4))
-    if (tensor.tp_shard_dim >= 0) EXPECT_EQ(local_elements(tensor, 4) * 4, tensor.elements()) << tensor.name;
+  for (const ParameterTensorSpec& tensor : parameter_tensors(m, 4)) {
+    if (tensor.tp_shard_dim >= 0) {
+      EXPECT_EQ(local_elements(tensor, 4) * 4, tensor.elements()) << tensor.name;
+    }
+  }
 }

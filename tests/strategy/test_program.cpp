@@ -56,7 +56,7 @@ TEST(Program, IdsAreIndicesAndDependenciesPointBackwards) {
 TEST(Program, MatmulAndAttentionFlopsEqualThreeForwards) {
   // Summed over every rank, the forward and backward GEMM/attention FLOPs are 3x the model's
   // forward FLOPs (vocab divisible by tp so there is no padding), whatever the split.
-  for (const std::string& strategy : {"{tp: 1, pp: 1, global_batch: 32}", "{tp: 4, pp: 2, global_batch: 16}",
+  for (const char* strategy : {"{tp: 1, pp: 1, global_batch: 32}", "{tp: 4, pp: 2, global_batch: 16}",
                                       "{tp: 8, pp: 2, global_batch: 8, sequence_parallel: true}",
                                       "{tp: 2, pp: 2, cp: 2, global_batch: 8}"}) {
     const Scenario s = scenario(strategy);
@@ -100,8 +100,11 @@ TEST(Program, TensorParallelCollectivesPerLayer) {
   const Program sp_ops_program = build_program(sp);
   const auto& sp_ops = sp_ops_program.stage_ops[0];
   EXPECT_EQ(count(sp_ops, OpCode::TpAttentionInputForward), layers * m);
-  for (const Op& op : sp_ops)
-    if (op.code == OpCode::TpMlpOutputForward) EXPECT_EQ(op.collective, CollectiveKind::ReduceScatter);
+  for (const Op& op : sp_ops) {
+    if (op.code == OpCode::TpMlpOutputForward) {
+      EXPECT_EQ(op.collective, CollectiveKind::ReduceScatter);
+    }
+  }
   // SP moves the same bytes as all-reduce (all-gather + reduce-scatter = one all-reduce).
 }
 
@@ -159,8 +162,11 @@ TEST(Program, OverlappedBucketsStartDuringBackward) {
   std::size_t later_last_backward = 0;
   for (const Op& op : later_ops)
     if (op.code == OpCode::QkvBackwardWeight) later_last_backward = op.id;
-  for (const Op& op : later_ops)
-    if (op.code == OpCode::DpGradientReduce) EXPECT_GT(op.id, later_last_backward);
+  for (const Op& op : later_ops) {
+    if (op.code == OpCode::DpGradientReduce) {
+      EXPECT_GT(op.id, later_last_backward);
+    }
+  }
 }
 
 TEST(Program, FoldingGroupsRanksByStageAndHardware) {
@@ -186,8 +192,11 @@ TEST(Program, ContextParallelRingExchangesKeyValueBlocks) {
   const int layers = s.model->layers, m = s.strategy->micro_batches();
   EXPECT_EQ(count(ops, OpCode::CpKeyValueForward), layers * m * 3);
   EXPECT_EQ(count(ops, OpCode::AttentionCoreForward), layers * m * 4);
-  for (const Op& op : ops)
-    if (op.code == OpCode::DpGradientReduce) EXPECT_EQ(op.group, GroupKind::DataContext);
+  for (const Op& op : ops) {
+    if (op.code == OpCode::DpGradientReduce) {
+      EXPECT_EQ(op.group, GroupKind::DataContext);
+    }
+  }
 }
 
 TEST(Program, LayoutGroupsFollowMegatronOrder) {

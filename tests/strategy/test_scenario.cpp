@@ -237,7 +237,9 @@ TEST(Schema, EveryKeyHasDocumentationAndValidDefaults) {
     EXPECT_FALSE(key.doc.empty());
     if (key.type == ValueType::Choice) {
       EXPECT_FALSE(key.choices.empty());
-      if (!key.default_text.empty()) EXPECT_TRUE(check_value(key, YAML::Node(key.default_text), key.path).empty());
+      if (!key.default_text.empty()) {
+        EXPECT_TRUE(check_value(key, YAML::Node(key.default_text), key.path).empty());
+      }
     }
   }
 }
