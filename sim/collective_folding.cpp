@@ -154,10 +154,11 @@ std::vector<Transfer> sample_nodes(const ClusterTopology& topology, const std::v
 }  // namespace
 
 double tree_bandwidth_scale(int nodes) {
-  // NCCL's perChMaxTreeBws for Ampere (src/graph/tuning.cc): 24 / 22.5 / 16 GB/s per channel on
-  // 1 / 2 / 3+ nodes, relative to the 3+ node value node.tree_bandwidth states.
-  if (nodes <= 1) return 24.0 / 16.0;
-  if (nodes == 2) return 22.5 / 16.0;
+  // NCCL's perChMaxTreeBws for Ampere (src/graph/tuning.cc, unchanged from 2.12 through 2.28):
+  // 24.0 / 23.6 / 17.8 GB/s per channel on 1 / 2 / 3+ nodes, relative to the 3+ node value
+  // node.tree_bandwidth states.
+  if (nodes <= 1) return 24.0 / 17.8;
+  if (nodes == 2) return 23.6 / 17.8;
   return 1.0;
 }
 

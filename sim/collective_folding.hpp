@@ -102,8 +102,8 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
 double estimate_plan_time(const ClusterTopology& topology, const FoldedPlan& plan);
 
 // node.tree_bandwidth is the cap of a tree over 3 or more nodes; a tree over `nodes` nodes gets
-// this multiple of it (NCCL's Ampere perChMaxTreeBws: 24 / 22.5 / 16 GB/s per channel on 1 / 2 /
-// 3+ nodes).
+// this multiple of it (NCCL's Ampere perChMaxTreeBws, NCCL 2.12-2.28: 24.0 / 23.6 / 17.8 GB/s per channel
+// on 1 / 2 / 3+ nodes).
 double tree_bandwidth_scale(int nodes);
 
 }  // namespace tandem::sim

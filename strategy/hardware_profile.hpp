@@ -83,7 +83,7 @@ struct HardwareProfile {
   // The most bus bandwidth (nccl-tests busbw) NCCL's tree reaches, per GPU, however fast the
   // links it streams through: the tree's kernels reduce and forward every chunk through a few
   // thread blocks per channel, and NCCL's own tuner caps the tree at nChannels x perChMaxTreeBw
-  // (src/graph/tuning.cc; Ampere 24 / 22.5 / 16 GB/s per channel on 1 / 2 / 4+ nodes). A tree
+  // (src/graph/tuning.cc; Ampere 24.0 / 23.6 / 17.8 GB/s per channel on 1 / 2 / 3+ nodes). A tree
   // collective takes at least its ring-equivalent bytes per rank over this. 0 = no cap.
   double tree_bandwidth_bytes_per_s = 0;
   // NCCL's low-latency protocols (LL, LL128): below a few MiB its tuner runs the tree with them,

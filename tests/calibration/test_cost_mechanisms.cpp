@@ -131,13 +131,13 @@ TEST_F(Mechanisms, TreePhasesStreamAsOnePipeline) {
 }
 
 TEST_F(Mechanisms, TreeIsCappedAtTheTreeBandwidthScaledByNcclsPerNodeCountTable) {
-  // NCCL's tuner: tree busbw <= nChannels x perChMaxTreeBw, Ampere 24 / 22.5 / 16 GB/s per channel
-  // on 1 / 2 / 3+ nodes. node.tree_bandwidth is the 3+ node cap; the time is then the bus bytes
+  // NCCL's tuner: tree busbw <= nChannels x perChMaxTreeBw, Ampere 24.0 / 23.6 / 17.8 GB/s per
+  // channel on 1 / 2 / 3+ nodes (NCCL 2.12-2.28). node.tree_bandwidth is the 3+ node cap; the time is then the bus bytes
   // (2(n-1)/n S) over the cap, plus the latencies, whenever that is slower than the links.
   std::ofstream(directory_ / "p.yaml", std::ios::app) << "  tree_bandwidth: 20GB/s\n";
   const double size = 64.0 * (1 << 20);
   for (const auto& [nodes, latency, scale] : std::vector<std::tuple<int, double, double>>{
-           {4, 1e-6 + 2 * 18e-6 + 1e-6 + 20e-6, 1.0}, {2, 1e-6 + 2 * 9e-6 + 1e-6 + 20e-6, 22.5 / 16}}) {
+           {4, 1e-6 + 2 * 18e-6 + 1e-6 + 20e-6, 1.0}, {2, 1e-6 + 2 * 9e-6 + 1e-6 + 20e-6, 23.6 / 17.8}}) {
     const auto s = scenario("name: t\ncluster: {gpu: p.yaml, nodes: " + std::to_string(nodes) +
                             ", gpus_per_node: 2, fabric: {topology: star, switch_latency: 0us}}\n"
                             "collective: {kind: all-reduce, sizes: [64MiB], algorithm: tree}\n");
@@ -149,7 +149,7 @@ TEST_F(Mechanisms, TreeIsCappedAtTheTreeBandwidthScaledByNcclsPerNodeCountTable)
     ASSERT_TRUE(result.ok) << result.error;
     EXPECT_NEAR(result.collective_rows[0].time_s, expected, 0.01 * expected) << nodes << " nodes";
   }
-  EXPECT_DOUBLE_EQ(sim::tree_bandwidth_scale(1), 1.5);
+  EXPECT_DOUBLE_EQ(sim::tree_bandwidth_scale(1), 24.0 / 17.8);
   EXPECT_DOUBLE_EQ(sim::tree_bandwidth_scale(16), 1.0);
   const strategy::HardwareProfile p = strategy::load_hardware_profile("p.yaml", directory_);
   EXPECT_DOUBLE_EQ(p.tree_bandwidth_bytes_per_s, 20e9);
