@@ -175,6 +175,27 @@ class StageBuilder {
     return collective(code, Stream::TpComm, kind, GroupKind::Tensor, bytes, {last_compute()});
   }
 
+  // A column-parallel linear's backward: the tensor-parallel reduction of its input gradient and
+  // its weight-gradient GEMM. Overlapped (Megatron-LM since September 2021: the reduction starts
+  // right after the input-gradient GEMM and the weight-gradient GEMM runs beside it), or, with
+  // strategy.overlap_tp_input_grad false, after it and waited for (Megatron-LM before: the
+  // reduction ran in the autograd graph once the linear's whole backward was done).
+  template <typename WeightGrad>
+  void weight_grad_beside_input_grad_reduction(OpCode reduction, CollectiveKind kind, WeightGrad&& weight_grad) {
+    if (!tensor_parallel()) {
+      weight_grad();
+      return;
+    }
+    if (!strategy_.overlap_tp_input_grad) {
+      weight_grad();
+      tp_sync(reduction, kind, activation_bytes());
+      return;
+    }
+    const std::uint32_t reduction_id = tp_async(reduction, kind, activation_bytes());
+    weight_grad();
+    pending_.push_back(reduction_id);
+  }
+
   std::uint32_t last_compute() const {
     for (auto it = ops_.rbegin(); it != ops_.rend(); ++it)
       if (it->type == OpType::Compute) return it->id;
@@ -309,11 +330,9 @@ class StageBuilder {
     compute(OpCode::MlpActivationBackward, ComputeKind::Elementwise, Phase::BackwardInput,
             12 * act_elements, e_ * act_elements * (2 * act_in + 1));
     matmul(OpCode::MlpUpBackwardInput, Phase::BackwardInput, tokens_, h, up_width_ / s.tp);
-    // Megatron overlaps the input-gradient reduction with the weight-gradient GEMM.
-    std::uint32_t mlp_input_grad = kNone;
-    if (tensor_parallel()) mlp_input_grad = tp_async(OpCode::TpMlpInputBackward, input_grad_kind, activation_bytes());
-    matmul(OpCode::MlpUpBackwardWeight, Phase::BackwardWeight, up_width_ / s.tp, h, tokens_);
-    if (mlp_input_grad != kNone) pending_.push_back(mlp_input_grad);
+    weight_grad_beside_input_grad_reduction(OpCode::TpMlpInputBackward, input_grad_kind, [&] {
+      matmul(OpCode::MlpUpBackwardWeight, Phase::BackwardWeight, up_width_ / s.tp, h, tokens_);
+    });
     compute(OpCode::MlpNormBackward, ComputeKind::Norm, Phase::BackwardInput, 2 * norm_flops(norm_tokens()),
             2 * norm_bytes(norm_tokens()));
     compute(OpCode::AttentionResidualBackward, ComputeKind::Elementwise, Phase::BackwardInput,
@@ -334,11 +353,9 @@ class StageBuilder {
               2 * e_ * elements);
     }
     matmul(OpCode::QkvBackwardInput, Phase::BackwardInput, tokens_, h, (h + 2 * kv_) / s.tp);
-    std::uint32_t attention_input_grad = kNone;
-    if (tensor_parallel())
-      attention_input_grad = tp_async(OpCode::TpAttentionInputBackward, input_grad_kind, activation_bytes());
-    matmul(OpCode::QkvBackwardWeight, Phase::BackwardWeight, (h + 2 * kv_) / s.tp, h, tokens_);
-    if (attention_input_grad != kNone) pending_.push_back(attention_input_grad);
+    weight_grad_beside_input_grad_reduction(OpCode::TpAttentionInputBackward, input_grad_kind, [&] {
+      matmul(OpCode::QkvBackwardWeight, Phase::BackwardWeight, (h + 2 * kv_) / s.tp, h, tokens_);
+    });
     compute(OpCode::AttentionNormBackward, ComputeKind::Norm, Phase::BackwardInput,
             2 * norm_flops(norm_tokens()), 2 * norm_bytes(norm_tokens()));
   }
@@ -377,13 +394,10 @@ class StageBuilder {
     compute(OpCode::CrossEntropyBackward, ComputeKind::Loss, Phase::BackwardInput, 4 * tokens_ * vocab_local_,
             4 * 2 * tokens_ * vocab_local_);
     matmul(OpCode::LmHeadBackwardInput, Phase::BackwardInput, tokens_, h, vocab_local_);
-    std::uint32_t input_grad = kNone;
-    if (tensor_parallel())
-      input_grad = tp_async(OpCode::TpLmHeadInputBackward,
-                            sequence_parallel() ? CollectiveKind::ReduceScatter : CollectiveKind::AllReduce,
-                            activation_bytes());
-    matmul(OpCode::LmHeadBackwardWeight, Phase::BackwardWeight, vocab_local_, h, tokens_);
-    if (input_grad != kNone) pending_.push_back(input_grad);
+    weight_grad_beside_input_grad_reduction(
+        OpCode::TpLmHeadInputBackward,
+        sequence_parallel() ? CollectiveKind::ReduceScatter : CollectiveKind::AllReduce,
+        [&] { matmul(OpCode::LmHeadBackwardWeight, Phase::BackwardWeight, vocab_local_, h, tokens_); });
     compute(OpCode::FinalNormBackward, ComputeKind::Norm, Phase::BackwardInput, 2 * norm_flops(norm_tokens()),
             2 * norm_bytes(norm_tokens()));
   }

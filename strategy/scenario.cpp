@@ -409,6 +409,7 @@ StrategySpec build_strategy(const YAML::Node& document, const ClusterSpec& clust
   }
   s.grad_bucket_bytes = parse_bytes(v.text("strategy.grad_bucket"));
   s.overlap_grad_reduce = v.boolean("strategy.overlap_grad_reduce");
+  s.overlap_tp_input_grad = v.boolean("strategy.overlap_tp_input_grad");
   s.collective_algorithm = algorithm_from(v.text("strategy.collective_algorithm"));
   s.outer = read_outer(v);
   return s;

@@ -109,6 +109,7 @@ struct StrategySpec {
   std::map<std::string, std::string> optimizer_args;
   double grad_bucket_bytes = 25e6;
   bool overlap_grad_reduce = true;
+  bool overlap_tp_input_grad = true;
   CollectiveAlgorithm collective_algorithm = CollectiveAlgorithm::Auto;
   OuterSpec outer;  // low-communication training (strategy/outer.hpp); method none by default
 

@@ -259,6 +259,11 @@ Table build_table() {
                      "start each bucket's reduction as soon as its gradients are ready, "
                      "overlapping backward"),
                "true");
+  with_default(t.add("strategy.overlap_tp_input_grad", Type::Boolean,
+                     "overlap the tensor-parallel reduction of each linear layer's input gradient "
+                     "with its weight-gradient GEMM (Megatron-LM since September 2021); false: "
+                     "the reduction runs after it, exposed (Megatron-LM before)"),
+               "true");
   one_of(with_default(t.add("strategy.collective_algorithm", Type::Choice,
                             "algorithm for the data-parallel collectives"),
                       "auto"),

@@ -2,6 +2,7 @@
 // collectives Megatron-LM places for each parallelism.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -165,6 +166,50 @@ TEST(Program, OverlappedBucketsStartDuringBackward) {
   for (const Op& op : later_ops) {
     if (op.code == OpCode::DpGradientReduce) {
       EXPECT_GT(op.id, later_last_backward);
+    }
+  }
+}
+
+// Megatron-LM overlaps a column-parallel linear's input-gradient reduction with its
+// weight-gradient GEMM since September 2021; before, the reduction ran after the linear's whole
+// backward and the next op waited for it.
+TEST(Program, TensorParallelInputGradientReductionOverlapsTheWeightGradientOrFollowsIt) {
+  const std::vector<std::pair<OpCode, OpCode>> linears = {
+      {OpCode::TpMlpInputBackward, OpCode::MlpUpBackwardWeight},
+      {OpCode::TpAttentionInputBackward, OpCode::QkvBackwardWeight},
+      {OpCode::TpLmHeadInputBackward, OpCode::LmHeadBackwardWeight}};
+  for (const bool overlap : {true, false}) {
+    const Scenario s = scenario(std::string("{tp: 8, pp: 1, global_batch: 2, overlap_tp_input_grad: ") +
+                                (overlap ? "true" : "false") + "}");
+    const Program program = build_program(s);
+    const auto& ops = program.stage_ops[0];
+    for (const auto& linear : linears) {
+      const OpCode reduction_code = linear.first, weight_code = linear.second;
+      int checked = 0;
+      for (const Op& reduction : ops) {
+        if (reduction.code != reduction_code) continue;
+        ASSERT_EQ(reduction.deps.size(), 1u);
+        const Op& started_after = ops[reduction.deps[0]];
+        // The weight-gradient GEMM of the same layer and micro-batch.
+        const auto weight = std::find_if(ops.begin(), ops.end(), [&](const Op& op) {
+          return op.code == weight_code && op.layer == reduction.layer && op.micro_batch == reduction.micro_batch;
+        });
+        ASSERT_NE(weight, ops.end());
+        // The first compute op that waits for the reduction.
+        const auto waiter = std::find_if(ops.begin() + reduction.id + 1, ops.end(), [&](const Op& op) {
+          return std::find(op.deps.begin(), op.deps.end(), reduction.id) != op.deps.end();
+        });
+        ASSERT_NE(waiter, ops.end());
+        if (overlap) {
+          EXPECT_LT(reduction.id, weight->id);  // started before the GEMM, from the input-gradient GEMM
+          EXPECT_NE(started_after.code, weight_code);
+          EXPECT_GT(waiter->id, weight->id);
+        } else {
+          EXPECT_EQ(started_after.id, weight->id);  // after the GEMM
+        }
+        ++checked;
+      }
+      EXPECT_GT(checked, 0) << to_string(reduction_code);
     }
   }
 }
