@@ -97,6 +97,7 @@ TEST(EngineParallelEquivalence, SequenceParallelZeroAndSchedules) {
                  {2, 1, 2, {{"zero", "2"}}},
                  {1, 1, 2, {{"schedule", "gpipe"}}},
                  {2, 1, 1, {{"overlap_grad_reduce", "false"}, {"grad_bucket", "10KB"}}},
+                 {1, 2, 1, {{"overlap_tp_input_grad", "false"}}},
                  {1, 2, 2, {{"recompute", "full"}}}},
                 "strategies");
 }
