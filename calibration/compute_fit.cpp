@@ -16,6 +16,7 @@
 #include "calibration/network_fit.hpp"
 #include "sim/compute_cost.hpp"
 #include "strategy/collective_plan.hpp"
+#include "strategy/cpu_threading.hpp"
 #include "strategy/scenario.hpp"
 
 namespace tandem::calibration {
@@ -63,7 +64,6 @@ struct ComputeUnknowns {
   bool matmul = false;
   bool memory = false;
   bool vector = false;
-  bool grain = false;
   std::size_t tiles = 0;  // tiles after the first that are fitted
 
   Eigen::VectorXd start(const strategy::HardwareProfile& p) const {
@@ -76,7 +76,6 @@ struct ComputeUnknowns {
     if (attention) x.push_back(logit(p.attention_efficiency));
     if (memory) x.push_back(std::log(p.memory_bandwidth_bytes_per_s * p.memory_efficiency));
     if (vector) x.push_back(logit(std::min(0.9, p.vector_efficiency)));
-    if (grain) x.push_back(std::log(p.parallel_grain_flops > 0 ? p.parallel_grain_flops : 2e6));
     x.push_back(std::log(std::max(1e-8, p.kernel_overhead_s)));
     return Eigen::Map<Eigen::VectorXd>(x.data(), static_cast<Eigen::Index>(x.size()));
   }
@@ -93,7 +92,6 @@ struct ComputeUnknowns {
       p.memory_efficiency = 1.0;
     }
     if (vector) p.vector_efficiency = logistic(x[i++]);
-    if (grain) p.parallel_grain_flops = std::exp(x[i++]);
     p.kernel_overhead_s = std::exp(x[i++]);
   }
   std::vector<std::string> parameter_names() const {
@@ -106,7 +104,6 @@ struct ComputeUnknowns {
     if (attention) n.push_back("compute.attention_efficiency");
     if (memory) n.push_back("memory.bandwidth (achieved, efficiency 1)");
     if (vector) n.push_back("compute.vector_efficiency");
-    if (grain) n.push_back("cpu.parallel_grain (FLOPs)");
     n.push_back("compute.kernel_overhead");
     return n;
   }
@@ -120,7 +117,6 @@ double value_of(const std::string& name, const strategy::HardwareProfile& p) {
   if (name.starts_with("memory.bandwidth")) return p.memory_bandwidth_bytes_per_s * p.memory_efficiency;
   if (name == "compute.kernel_overhead") return p.kernel_overhead_s;
   if (name == "compute.vector_efficiency") return p.vector_efficiency;
-  if (name.starts_with("cpu.parallel_grain")) return p.parallel_grain_flops;
   return 0;
 }
 
@@ -252,7 +248,6 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
       const bool streaming = kind != strategy::ComputeKind::Matmul && kind != strategy::ComputeKind::Attention;
       unknowns.memory = unknowns.memory || streaming;
       unknowns.vector = unknowns.vector || (streaming && r.op.flops > 0);
-      unknowns.grain = unknowns.grain || (profile.shared_cores && r.threads > 1);
     }
     if (unknowns.matmul && profile.gemm.tiles.size() > 1) unknowns.tiles = profile.gemm.tiles.size() - 1;
     // Weights: a step's time is mostly its long ops, so each record's log error counts with
@@ -263,53 +258,45 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
     const double median_time = times[times.size() / 2];
     std::vector<double> weights;
     for (const ComputeRecord& r : compute) weights.push_back(std::clamp(std::sqrt(r.measured_s / median_time), 0.3, 3.0));
-    // cpu.parallel_grain is a step function of the op size (zero derivative): it is searched on a
-    // grid, the other parameters fitted by least squares for each grid value; the vector
-    // efficiency sits inside a roofline max, so it starts from a few values. The best fit wins.
-    std::vector<double> grains{0};
-    if (unknowns.grain) {
-      grains.clear();
-      for (double g = 2.5e5; g <= 6.4e7; g *= 2) grains.push_back(g);
-    }
-    const bool search_grain = unknowns.grain;
-    unknowns.grain = false;
+    // cpu.parallel_grain is not fitted: it is the engine's own rule for splitting a loop over its
+    // threads (strategy/cpu_threading.hpp), known exactly. Fitted as a free parameter it came out
+    // 16x too large (1.6e7) and made the twin predict 2-thread steps 13-22% too slow, against
+    // -1..+2% with the kernels' rule (tandem-calibrate validate, 2026-11-22).
+    if (profile.shared_cores)
+      profile.parallel_grain_flops = static_cast<double>(strategy::cpu_threading::kMinLoopWorkPerThread);
+    // The vector efficiency sits inside a roofline max, so it starts from a few values; the best
+    // fit wins.
     std::vector<double> vector_starts{profile.vector_efficiency};
     if (unknowns.vector) vector_starts = {0.05, 0.2, 0.6};
     LeastSquaresResult solution;
     strategy::HardwareProfile start_profile = profile;
     double best_cost = std::numeric_limits<double>::infinity();
-    for (double grain : grains) {
-      for (double vector_start : vector_starts) {
-        strategy::HardwareProfile candidate = profile;
-        candidate.parallel_grain_flops = grain;
-        candidate.vector_efficiency = vector_start;
-        auto residuals = [&](const Eigen::VectorXd& x) {
-          strategy::HardwareProfile p = candidate;
-          unknowns.apply(x, p);
-          Eigen::VectorXd r(static_cast<Eigen::Index>(compute.size()));
-          for (std::size_t i = 0; i < compute.size(); ++i)
-            r[static_cast<Eigen::Index>(i)] =
-                weights[i] * std::log(std::max(1e-12, predict_record(p, compute[i])) / compute[i].measured_s);
-          return r;
-        };
-        LeastSquaresOptions solver;
-        solver.max_iterations = 100;
-        solver.verbose = options.verbose;
-        LeastSquaresResult attempt = levenberg_marquardt(residuals, unknowns.start(candidate), solver);
-        if (attempt.final_cost < best_cost) {
-          best_cost = attempt.final_cost;
-          solution = std::move(attempt);
-          start_profile = candidate;
-        }
+    for (double vector_start : vector_starts) {
+      strategy::HardwareProfile candidate = profile;
+      candidate.vector_efficiency = vector_start;
+      auto residuals = [&](const Eigen::VectorXd& x) {
+        strategy::HardwareProfile p = candidate;
+        unknowns.apply(x, p);
+        Eigen::VectorXd r(static_cast<Eigen::Index>(compute.size()));
+        for (std::size_t i = 0; i < compute.size(); ++i)
+          r[static_cast<Eigen::Index>(i)] =
+              weights[i] * std::log(std::max(1e-12, predict_record(p, compute[i])) / compute[i].measured_s);
+        return r;
+      };
+      LeastSquaresOptions solver;
+      solver.max_iterations = 100;
+      solver.verbose = options.verbose;
+      LeastSquaresResult attempt = levenberg_marquardt(residuals, unknowns.start(candidate), solver);
+      if (attempt.final_cost < best_cost) {
+        best_cost = attempt.final_cost;
+        solution = std::move(attempt);
+        start_profile = candidate;
       }
     }
     profile = start_profile;
     result.iterations = solution.iterations;
     const Eigen::VectorXd errors = solution.standard_errors();
     unknowns.apply(solution.x, profile);
-    if (search_grain)
-      result.parameters.push_back({"cpu.parallel_grain (FLOPs, grid search)", base.parallel_grain_flops,
-                                   profile.parallel_grain_flops, std::numeric_limits<double>::quiet_NaN()});
     const auto names = unknowns.parameter_names();
     for (std::size_t i = 0; i < names.size(); ++i) {
       const double after = value_of(names[i], profile);

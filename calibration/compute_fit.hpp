@@ -14,7 +14,6 @@
 //   memory.bandwidth          achieved streaming rate (written with memory.efficiency 1)
 //   compute.kernel_overhead   fixed cost per kernel call
 //   compute.vector_efficiency non-GEMM arithmetic (GELU's tanh, softmax's exp) vs the fp32 peak
-//   cpu.parallel_grain        FLOPs per extra kernel thread (cpu profile, with 2+ thread records)
 // compute.fp32 is set, not fitted: the best single-thread GEMM rate of the records (per core on
 // a cpu profile, whose rates are per core and scale with a rank's threads), so the efficiencies
 // stay fractions of something measured. Least squares on log(predicted / measured), Levenberg-

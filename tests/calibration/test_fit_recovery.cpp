@@ -11,6 +11,7 @@
 #include "calibration/least_squares.hpp"
 #include "calibration/network_fit.hpp"
 #include "sim/compute_cost.hpp"
+#include "strategy/cpu_threading.hpp"
 #include "strategy/collective_plan.hpp"
 #include "strategy/hardware_profile.hpp"
 
@@ -179,7 +180,8 @@ strategy::HardwareProfile true_cpu_profile() {
   truth.memory_efficiency = 1.0;
   truth.vector_efficiency = 0.12;
   truth.kernel_overhead_s = 3.5e-6;
-  truth.parallel_grain_flops = 4e6;  // on the fit's search grid (2.5e5 · 2^4)
+  // Not fitted: the engine's own loop-splitting rule, which the fit writes as it is.
+  truth.parallel_grain_flops = static_cast<double>(strategy::cpu_threading::kMinLoopWorkPerThread);
   truth.shared_cores = true;
   truth.cores = 2;
   return truth;
