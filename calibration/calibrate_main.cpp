@@ -11,8 +11,6 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "calibration/commands.hpp"
 #include "tandem/version.hpp"
@@ -84,20 +82,8 @@ int main(int argc, char** argv) {
                              "also run 4 ranks on this machine (reported separately)");
   validate_command->add_flag("--json", validate.json, "print only JSON on stdout");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitBadInput;
-  }
-  auto logger = spdlog::stderr_color_mt("tandem-calibrate");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%^%l%$: %v");
-  spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
+  if (const auto exit_code = tandem::report::parse_command_line(app, argc, argv)) return *exit_code;
+  tandem::report::log_to_stderr("tandem-calibrate", quiet, verbose);
   const CommonOptions common{quiet, verbose};
 
   if (fit_nccl->parsed()) return run_fit_nccl(nccl, common);

@@ -5,10 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "report/command_line.hpp"
+
 namespace tandem::calibration {
 
-constexpr int kExitFailure = 1;
-constexpr int kExitBadInput = 2;
+using report::kExitBadInput;
+using report::kExitFailure;
 
 struct CommonOptions {
   bool quiet = false;

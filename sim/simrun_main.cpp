@@ -9,11 +9,11 @@
 #include <sstream>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "report/atomic_file.hpp"
 #include "report/chrome_trace.hpp"
+#include "report/command_line.hpp"
 #include "report/machine.hpp"
 #include "report/run_store.hpp"
 #include "report/run_info.hpp"
@@ -28,8 +28,8 @@
 namespace {
 
 using namespace tandem;
-constexpr int kExitBadInput = 2;
-constexpr int kExitFailure = 1;
+using report::kExitBadInput;
+using report::kExitFailure;
 
 void print_errors(const strategy::ScenarioError& error) {
   for (const auto& e : error.errors()) std::cerr << "error: " << e.message() << "\n";
@@ -98,21 +98,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   auto* quiet_flag = app.add_flag("--quiet,-q", quiet, "only errors on stderr");
   app.add_flag("--verbose,-v", verbose, "debug logging (and SimGrid warnings)")->excludes(quiet_flag);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitBadInput;
-  }
-
-  auto logger = spdlog::stderr_color_mt("simrun");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%^%l%$: %v");
-  spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
+  if (const auto exit_code = report::parse_command_line(app, argc, argv)) return *exit_code;
+  report::log_to_stderr("simrun", quiet, verbose);
 
   if (schema_doc) {
     std::cout << strategy::scenario_reference_markdown();

@@ -24,6 +24,7 @@
 #include "engine/cli/openmp_spin.hpp"
 #include "engine/train/sampler.hpp"
 #include "engine/train/trainer.hpp"
+#include "report/command_line.hpp"
 #include "strategy/scenario.hpp"
 #include "tandem/version.hpp"
 
@@ -31,8 +32,8 @@ namespace {
 
 using namespace tandem;
 
-constexpr int kExitFailure = 1;
-constexpr int kExitUserError = 2;
+using report::kExitFailure;
+using report::kExitBadInput;
 constexpr int kExitDiverged = 3;
 
 struct TrainArguments {
@@ -112,10 +113,10 @@ int run_train(const TrainArguments& a) {
     return 0;
   } catch (const strategy::ScenarioError& error) {
     if (rank0) std::fprintf(stderr, "engine train: %s\n", error.what());
-    return kExitUserError;
+    return kExitBadInput;
   } catch (const engine::UserError& error) {
     if (rank0) std::fprintf(stderr, "engine train: %s\n", error.what());
-    return kExitUserError;
+    return kExitBadInput;
   } catch (const engine::TrainingDiverged& error) {
     if (rank0) std::fprintf(stderr, "engine train: %s\n", error.what());
     return kExitDiverged;
@@ -176,11 +177,7 @@ int main(int argc, char** argv) {
       "profile", "microbenchmark this machine (kernels; collectives under mpirun) into the run store for tandem-calibrate fit");
   calibration::add_profile_options(*profile, p);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error) == 0 ? 0 : kExitUserError;
-  }
+  if (const auto exit_code = report::parse_command_line(app, argc, argv)) return *exit_code;
   if (version) {
     std::printf("engine (Tandem) %s, git %s\n", tandem::kVersion, tandem::kGitRevision);
     return 0;
@@ -188,7 +185,7 @@ int main(int argc, char** argv) {
   if (train->parsed()) {
     if (t.quiet && t.verbose) {
       std::fprintf(stderr, "engine train: --quiet and --verbose: choose one\n");
-      return kExitUserError;
+      return kExitBadInput;
     }
     return run_train(t);
   }
@@ -208,10 +205,10 @@ int main(int argc, char** argv) {
       return 0;
     } catch (const engine::UserError& error) {
       std::fprintf(stderr, "engine sample: %s\n", error.what());
-      return kExitUserError;
+      return kExitBadInput;
     } catch (const strategy::ScenarioError& error) {
       std::fprintf(stderr, "engine sample: the checkpoint's scenario: %s\n", error.what());
-      return kExitUserError;
+      return kExitBadInput;
     } catch (const std::exception& error) {
       std::fprintf(stderr, "engine sample: %s\n", error.what());
       return kExitFailure;
