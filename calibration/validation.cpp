@@ -138,23 +138,139 @@ double load_average() {
   return load;
 }
 
+namespace {
+
+// One `engine train` run of a configuration: appends its median step (after warm-up) and its
+// run id to `run`, its steps to `steps_of_runs`; on failure sets run.error.
+void run_engine_once(ValidationRun& run, const fs::path& scenario_path, const ValidationOptions& options,
+                     std::vector<double>& steps_of_runs) {
+  const ValidationConfig& config = run.config;
+  std::vector<std::string> argv;
+  std::vector<std::string> environment;
+  if (config.ranks() > 1) {
+    if (options.mpirun.empty()) {
+      run.error = "needs " + std::to_string(config.ranks()) + " ranks and no mpirun was found";
+      return;
+    }
+    argv = {options.mpirun.string(), "-np", std::to_string(config.ranks())};
+    if (is_open_mpi(options.mpirun)) {
+      for (const char* flag : {"--oversubscribe", "--bind-to", "none", "--mca", "pml", "ob1", "--mca", "btl",
+                               "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none"})
+        argv.emplace_back(flag);
+      environment = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"};
+    }
+  }
+  for (const std::string& a : {options.engine.string(), std::string("train"), scenario_path.string(),
+                               std::string("--steps"), std::to_string(options.steps), std::string("--db"),
+                               options.db.string(), std::string("--json"), std::string("--quiet")})
+    argv.push_back(a);
+  ProcessResult process;
+  try {
+    process = run_process(argv, environment, 1800);
+  } catch (const std::exception& error) {
+    throw std::runtime_error(std::string("cannot start the engine: ") + error.what());
+  }
+  if (process.exit_code != 0) {
+    std::string message = process.err;
+    if (message.size() > 400) message = message.substr(message.size() - 400);
+    run.error = "engine train exited with " + std::to_string(process.exit_code) +
+                (process.timed_out ? " (timed out)" : "") + ": " + message;
+    return;
+  }
+  nlohmann::json result;
+  const auto brace = process.out.find('{');
+  try {
+    result = nlohmann::json::parse(brace == std::string::npos ? std::string("{}") : process.out.substr(brace));
+  } catch (const std::exception&) {
+    run.error = "engine train printed no JSON result";
+    return;
+  }
+  const std::string run_id = result.value("run_id", "");
+  std::vector<double> steps;
+  if (!run_id.empty()) {
+    const report::RunStore store = report::RunStore::open(options.db);
+    for (const report::MetricPoint& point : store.load_metrics(run_id, "step_time_s"))
+      if (point.step > options.warmup_steps && std::isfinite(point.value)) steps.push_back(point.value);
+  }
+  if (steps.empty() && result.contains("step_time_s")) steps.push_back(result["step_time_s"].get<double>());
+  if (steps.empty()) {
+    run.error = "no step time measured";
+    return;
+  }
+  run.run_ids.push_back(run_id);
+  run.run_medians_s.push_back(median_of(steps));
+  steps_of_runs.insert(steps_of_runs.end(), steps.begin(), steps.end());
+}
+
+// The measured step, its spread and the ops furthest off, once every run of `run` is in.
+void summarize(ValidationRun& run, const std::vector<double>& all_steps, const sim::SimulationResult& prediction,
+               const ValidationOptions& options) {
+  run.ok = true;
+  run.measured_s = median_of(run.run_medians_s);
+  if (run.run_medians_s.size() >= 2) {
+    const auto [low, high] = std::minmax_element(run.run_medians_s.begin(), run.run_medians_s.end());
+    run.spread_percent = 100 * (*high - *low) / run.measured_s;
+    run.spread_kind = "run-to-run";
+  } else {
+    run.spread_percent = 100 * (percentile(all_steps, 0.9) - percentile(all_steps, 0.1)) / run.measured_s;
+    run.spread_kind = "step-to-step";
+  }
+  // Op by op: the prediction against the run closest to the median.
+  try {
+    std::size_t representative = 0;
+    for (std::size_t i = 1; i < run.run_medians_s.size(); ++i)
+      if (std::abs(run.run_medians_s[i] - run.measured_s) < std::abs(run.run_medians_s[representative] - run.measured_s))
+        representative = i;
+    const report::RunStore store = report::RunStore::open(options.db);
+    const std::string& id = run.run_ids[representative];
+    std::vector<report::TraceRecord> measured;
+    for (std::int64_t step : store.trace_steps(id)) {
+      if (step <= options.warmup_steps) continue;
+      auto records = store.load_trace(id, step).records;
+      measured.insert(measured.end(), records.begin(), records.end());
+    }
+    report::AlignOptions align;
+    align.by = report::AlignBy::Rank;
+    align.aggregate = report::Aggregate::Median;
+    const report::TraceAlignment alignment = report::align_traces(prediction.trace, measured, align);
+    for (const report::OpAlignment& op : report::worst_ops(alignment, 5, 20e-6)) {
+      OpError e;
+      e.op = std::string(strategy::to_string(op.code)) + (op.layer >= 0 ? " layer " + std::to_string(op.layer) : "") +
+             (op.micro_batch >= 0 ? " mb " + std::to_string(op.micro_batch) : "") + " rank " + std::to_string(op.group);
+      e.predicted_s = op.predicted_s;
+      e.measured_s = op.measured_s;
+      e.error_percent = op.relative_error ? 100 * *op.relative_error : 0;
+      run.worst_ops.push_back(e);
+    }
+  } catch (const std::exception& error) {
+    run.worst_ops.push_back({std::string("op alignment failed: ") + error.what(), 0, 0, 0});
+  }
+}
+
+}  // namespace
+
 ValidationReport run_validation(const std::vector<ValidationConfig>& matrix, const ValidationOptions& options,
                                 const ValidationProgress& progress) {
   ValidationReport report;
   report.profile = options.profile;
   report.load_before = load_average();
   fs::create_directories(options.work_dir);
-  const std::size_t total = matrix.size() * static_cast<std::size_t>(std::max(1, options.repeats) + 1);
+  const int repeats = std::max(1, options.repeats);
+  const std::size_t total = matrix.size() * static_cast<std::size_t>(repeats + 1);
   std::size_t done = 0;
-  for (const ValidationConfig& config : matrix) {
-    ValidationRun run;
-    run.config = config;
-    const fs::path scenario_path = options.work_dir / (kValidationRunPrefix + config.name + ".yaml");
-    std::ofstream(scenario_path) << config.scenario_yaml(options.profile);
-    // The prediction: the same scenario on the twin, every rank simulated.
-    sim::SimulationResult prediction;
+
+  // 1. The predictions: each scenario on the twin, every rank simulated.
+  std::vector<ValidationRun> runs(matrix.size());
+  std::vector<fs::path> scenario_paths(matrix.size());
+  std::vector<sim::SimulationResult> predictions(matrix.size());
+  for (std::size_t i = 0; i < matrix.size(); ++i) {
+    ValidationRun& run = runs[i];
+    run.config = matrix[i];
+    scenario_paths[i] = options.work_dir / (kValidationRunPrefix + run.config.name + ".yaml");
+    std::ofstream(scenario_paths[i]) << run.config.scenario_yaml(options.profile);
+    sim::SimulationResult& prediction = predictions[i];
     try {
-      const strategy::Scenario scenario = strategy::load_scenario(scenario_path);
+      const strategy::Scenario scenario = strategy::load_scenario(scenario_paths[i]);
       sim::SimulationOptions simulation;
       simulation.fold = false;
       prediction = sim::run_simulation_in_child(scenario, simulation);
@@ -162,120 +278,35 @@ ValidationReport run_validation(const std::vector<ValidationConfig>& matrix, con
       prediction.ok = false;
       prediction.error = error.what();
     }
-    if (progress) progress(++done, total, config.name + ": predicted");
-    if (!prediction.ok) {
-      run.error = "the twin: " + prediction.error;
-      report.runs.push_back(run);
-      done += static_cast<std::size_t>(std::max(1, options.repeats));
-      continue;
-    }
-    run.predicted_s = prediction.step_time_s;
-
-    std::vector<double> all_steps;
-    for (int repeat = 0; repeat < std::max(1, options.repeats); ++repeat) {
-      std::vector<std::string> argv;
-      std::vector<std::string> environment;
-      if (config.ranks() > 1) {
-        if (options.mpirun.empty()) {
-          run.error = "needs " + std::to_string(config.ranks()) + " ranks and no mpirun was found";
-          break;
-        }
-        argv = {options.mpirun.string(), "-np", std::to_string(config.ranks())};
-        if (is_open_mpi(options.mpirun)) {
-          for (const char* flag : {"--oversubscribe", "--bind-to", "none", "--mca", "pml", "ob1", "--mca", "btl",
-                                   "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none"})
-            argv.emplace_back(flag);
-          environment = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"};
-        }
-      }
-      for (const std::string& a : {options.engine.string(), std::string("train"), scenario_path.string(),
-                                   std::string("--steps"), std::to_string(options.steps), std::string("--db"),
-                                   options.db.string(), std::string("--json"), std::string("--quiet")})
-        argv.push_back(a);
-      ProcessResult process;
-      try {
-        process = run_process(argv, environment, 1800);
-      } catch (const std::exception& error) {
-        throw std::runtime_error(std::string("cannot start the engine: ") + error.what());
-      }
-      if (progress) progress(++done, total, config.name + ": run " + std::to_string(repeat + 1));
-      if (process.exit_code != 0) {
-        std::string message = process.err;
-        if (message.size() > 400) message = message.substr(message.size() - 400);
-        run.error = "engine train exited with " + std::to_string(process.exit_code) +
-                    (process.timed_out ? " (timed out)" : "") + ": " + message;
-        break;
-      }
-      nlohmann::json result;
-      const auto brace = process.out.find('{');
-      try {
-        result = nlohmann::json::parse(brace == std::string::npos ? std::string("{}") : process.out.substr(brace));
-      } catch (const std::exception&) {
-        run.error = "engine train printed no JSON result";
-        break;
-      }
-      const std::string run_id = result.value("run_id", "");
-      std::vector<double> steps;
-      if (!run_id.empty()) {
-        const report::RunStore store = report::RunStore::open(options.db);
-        for (const report::MetricPoint& point : store.load_metrics(run_id, "step_time_s"))
-          if (point.step > options.warmup_steps && std::isfinite(point.value)) steps.push_back(point.value);
-      }
-      if (steps.empty() && result.contains("step_time_s")) steps.push_back(result["step_time_s"].get<double>());
-      if (steps.empty()) {
-        run.error = "no step time measured";
-        break;
-      }
-      run.run_ids.push_back(run_id);
-      run.run_medians_s.push_back(median_of(steps));
-      all_steps.insert(all_steps.end(), steps.begin(), steps.end());
-    }
-    if (!run.error.empty() || run.run_medians_s.empty()) {
-      if (run.error.empty()) run.error = "no run";
-      report.runs.push_back(run);
-      continue;
-    }
-    run.ok = true;
-    run.measured_s = median_of(run.run_medians_s);
-    if (run.run_medians_s.size() >= 2) {
-      const auto [low, high] = std::minmax_element(run.run_medians_s.begin(), run.run_medians_s.end());
-      run.spread_percent = 100 * (*high - *low) / run.measured_s;
-      run.spread_kind = "run-to-run";
+    if (progress) progress(++done, total, run.config.name + ": predicted");
+    if (prediction.ok) {
+      run.predicted_s = prediction.step_time_s;
     } else {
-      run.spread_percent = 100 * (percentile(all_steps, 0.9) - percentile(all_steps, 0.1)) / run.measured_s;
-      run.spread_kind = "step-to-step";
+      run.error = "the twin: " + prediction.error;
+      done += static_cast<std::size_t>(repeats);
     }
-    // Op by op: the prediction against the run closest to the median.
-    try {
-      std::size_t representative = 0;
-      for (std::size_t i = 1; i < run.run_medians_s.size(); ++i)
-        if (std::abs(run.run_medians_s[i] - run.measured_s) < std::abs(run.run_medians_s[representative] - run.measured_s))
-          representative = i;
-      const report::RunStore store = report::RunStore::open(options.db);
-      const std::string& id = run.run_ids[representative];
-      std::vector<report::TraceRecord> measured;
-      for (std::int64_t step : store.trace_steps(id)) {
-        if (step <= options.warmup_steps) continue;
-        auto records = store.load_trace(id, step).records;
-        measured.insert(measured.end(), records.begin(), records.end());
-      }
-      report::AlignOptions align;
-      align.by = report::AlignBy::Rank;
-      align.aggregate = report::Aggregate::Median;
-      const report::TraceAlignment alignment = report::align_traces(prediction.trace, measured, align);
-      for (const report::OpAlignment& op : report::worst_ops(alignment, 5, 20e-6)) {
-        OpError e;
-        e.op = std::string(strategy::to_string(op.code)) + (op.layer >= 0 ? " layer " + std::to_string(op.layer) : "") +
-               (op.micro_batch >= 0 ? " mb " + std::to_string(op.micro_batch) : "") + " rank " + std::to_string(op.group);
-        e.predicted_s = op.predicted_s;
-        e.measured_s = op.measured_s;
-        e.error_percent = op.relative_error ? 100 * *op.relative_error : 0;
-        run.worst_ops.push_back(e);
-      }
-    } catch (const std::exception& error) {
-      run.worst_ops.push_back({std::string("op alignment failed: ") + error.what(), 0, 0, 0});
+  }
+
+  // 2. The measurements, repeat by repeat across the matrix (every configuration once, then
+  // again), so that a slow or a fast spell of a shared machine falls on all of them alike instead
+  // of on one, and the run-to-run spread shows it.
+  std::vector<std::vector<double>> steps(matrix.size());
+  for (int repeat = 0; repeat < repeats; ++repeat) {
+    for (std::size_t i = 0; i < matrix.size(); ++i) {
+      ValidationRun& run = runs[i];
+      if (!run.error.empty()) continue;
+      run_engine_once(run, scenario_paths[i], options, steps[i]);
+      if (progress) progress(++done, total, run.config.name + ": run " + std::to_string(repeat + 1));
+      if (!run.error.empty()) done += static_cast<std::size_t>(repeats - repeat - 1);
     }
-    report.runs.push_back(run);
+  }
+
+  // 3. Per configuration: the measured step against the prediction, and the ops furthest off.
+  for (std::size_t i = 0; i < matrix.size(); ++i) {
+    ValidationRun& run = runs[i];
+    if (run.error.empty() && run.run_medians_s.empty()) run.error = "no run";
+    if (run.error.empty()) summarize(run, steps[i], predictions[i], options);
+    report.runs.push_back(std::move(run));
   }
   report.load_after = load_average();
   double total_error = 0, total_over = 0;
