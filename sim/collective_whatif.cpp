@@ -45,7 +45,7 @@ std::vector<CollectiveRow> simulate_collective(const strategy::Scenario& scenari
       job.row = row;
       job.algorithm = algorithm;
       const strategy::CollectivePlan plan =
-          strategy::plan_collective(spec.kind, algorithm, ranks, spec.sizes_bytes[row], node_of);
+          strategy::plan_collective(spec.kind, algorithm, ranks, spec.sizes_bytes[row], node_of, spec.peer);
       for (const auto& phase : plan.phases) job.transfers += phase.transfers.size();
       job.plan = fold_plans(topology, {plan}, fold);
       for (const auto& phase : job.plan.phases)

@@ -240,7 +240,7 @@ std::vector<CollectiveAlgorithm> candidate_algorithms(CollectiveKind kind,
 
 CollectivePlan plan_collective(CollectiveKind kind, CollectiveAlgorithm algorithm,
                                const std::vector<int>& ranks, double size,
-                               const std::function<int(int)>& node_of) {
+                               const std::function<int(int)>& node_of, SendRecvPeer peer) {
   assert(algorithm != CollectiveAlgorithm::Auto);
   CollectivePlan plan;
   plan.kind = kind;
@@ -291,12 +291,18 @@ CollectivePlan plan_collective(CollectiveKind kind, CollectiveAlgorithm algorith
       }
       break;
     case CollectiveKind::SendRecv: {
-      // nccl-tests sendrecv: rank i exchanges S with rank i + n/2 (both directions).
       CollectivePhase phase;
-      const int half = n / 2;
-      for (int i = 0; i < half; ++i) {
-        phase.transfers.push_back({ranks[static_cast<std::size_t>(i)], ranks[static_cast<std::size_t>(i + half)], size});
-        phase.transfers.push_back({ranks[static_cast<std::size_t>(i + half)], ranks[static_cast<std::size_t>(i)], size});
+      if (peer == SendRecvPeer::Next) {
+        // nccl-tests' sendrecv: rank i sends S to rank i + 1 (and so receives S from i - 1).
+        for (int i = 0; i < n; ++i)
+          phase.transfers.push_back({ranks[static_cast<std::size_t>(i)], ranks[static_cast<std::size_t>((i + 1) % n)], size});
+      } else {
+        // Rank i exchanges S with rank i + n/2 (both directions).
+        const int half = n / 2;
+        for (int i = 0; i < half; ++i) {
+          phase.transfers.push_back({ranks[static_cast<std::size_t>(i)], ranks[static_cast<std::size_t>(i + half)], size});
+          phase.transfers.push_back({ranks[static_cast<std::size_t>(i + half)], ranks[static_cast<std::size_t>(i)], size});
+        }
       }
       plan.phases.push_back(std::move(phase));
       break;

@@ -54,7 +54,8 @@ struct CollectivePlan {
 // Algorithm Auto is not a plan: callers choose (the twin simulates the candidates).
 CollectivePlan plan_collective(CollectiveKind kind, CollectiveAlgorithm algorithm,
                                const std::vector<int>& ranks, double size_bytes,
-                               const std::function<int(int)>& node_of);
+                               const std::function<int(int)>& node_of,
+                               SendRecvPeer peer = SendRecvPeer::Half);
 
 // The algorithms worth trying for `kind` on this group (hierarchical only when the group spans
 // several nodes with several ranks on each).

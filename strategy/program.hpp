@@ -37,6 +37,10 @@ enum class CollectiveKind : std::uint8_t {
   AllReduce, ReduceScatter, AllGather, AllToAll, Broadcast, SendRecv
 };
 
+// Whom each rank sends to in a send-recv benchmark: Half, rank i and rank i + n/2 exchange both
+// ways; Next, rank i sends to i + 1 and receives from i - 1 (a ring shift, nccl-tests' sendrecv).
+enum class SendRecvPeer : std::uint8_t { Half, Next };
+
 enum class CollectiveAlgorithm : std::uint8_t { Auto, Ring, Tree, Hierarchical };
 
 

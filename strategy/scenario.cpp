@@ -586,6 +586,7 @@ Scenario scenario_from_document(const YAML::Node& document, const std::filesyste
     collective.kind = collective_kind_from(v.text("collective.kind"));
     for (const auto& size : document["collective"]["sizes"]) collective.sizes_bytes.push_back(parse_bytes(size.Scalar()));
     collective.algorithm = algorithm_from(v.text("collective.algorithm"));
+    collective.peer = v.text("collective.peer") == "next" ? SendRecvPeer::Next : SendRecvPeer::Half;
     if (scenario.cluster.gpus() < 2)
       errors.push_back({"cluster.nodes", std::to_string(scenario.cluster.nodes),
                         "at least 2 GPUs in the cluster for a collective"});

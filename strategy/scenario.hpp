@@ -138,6 +138,7 @@ struct CollectiveSpec {
   CollectiveKind kind = CollectiveKind::AllReduce;
   std::vector<double> sizes_bytes;
   CollectiveAlgorithm algorithm = CollectiveAlgorithm::Auto;
+  SendRecvPeer peer = SendRecvPeer::Half;  // send-recv only
 };
 
 struct PredictedSpec {

@@ -393,7 +393,7 @@ Table build_table() {
         "a collective benchmark on the whole cluster instead of a training step (use either "
         "model+strategy or collective)");
   one_of(t.add("collective.kind", Type::Choice,
-               "the operation; send-recv pairs rank i with rank i + n/2"),
+               "the operation; send-recv's pattern is collective.peer"),
          {"all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadcast", "send-recv"})
       .required = true;
   with_unit(t.add("collective.sizes", Type::BytesList,
@@ -406,6 +406,12 @@ Table build_table() {
                             "inter-node), auto (fastest of these)"),
                       "auto"),
          {"auto", "ring", "tree", "hierarchical"});
+  one_of(with_default(t.add("collective.peer", Type::Choice,
+                            "send-recv only: half, rank i and rank i + n/2 exchange S both ways; "
+                            "next, rank i sends S to i + 1 and receives from i - 1 (nccl-tests' "
+                            "sendrecv)"),
+                      "half"),
+         {"half", "next"});
 
   // ---- sweep and prediction ----------------------------------------------------------------
   t.add("sweep", Type::SweepMap,

@@ -59,7 +59,7 @@ TEST(CollectivePlan, HierarchicalSendsOnlyOneShardAcrossNodes) {
   // 4 nodes x 8 GPUs: inter-node traffic per rank must be 2(N-1)/N of S/g, as a flat ring's.
   const int nodes = 4, g = 8, n = nodes * g;
   const double size = 1 << 30;
-  const auto node_of = [g](int r) { return r / g; };
+  const auto node_of = [](int r) { return r / g; };
   const auto plan = plan_collective(CollectiveKind::AllReduce, CollectiveAlgorithm::Hierarchical, ranks(n), size, node_of);
   double inter = 0, intra = 0;
   for (const CollectivePhase& phase : plan.phases)
@@ -80,7 +80,7 @@ TEST(CollectivePlan, HierarchicalSendsOnlyOneShardAcrossNodes) {
 TEST(CollectivePlan, HierarchicalGatherAndScatterMoveTheMinimumAcrossNodes) {
   const int nodes = 4, g = 8, n = nodes * g;
   const double size = 1 << 30;
-  const auto node_of = [g](int r) { return r / g; };
+  const auto node_of = [](int r) { return r / g; };
   for (CollectiveKind kind : {CollectiveKind::AllGather, CollectiveKind::ReduceScatter}) {
     const auto plan = plan_collective(kind, CollectiveAlgorithm::Hierarchical, ranks(n), size, node_of);
     double inter = 0;
