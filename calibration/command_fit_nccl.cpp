@@ -144,12 +144,13 @@ int run_fit_nccl(const FitNcclArguments& arguments, const CommonOptions& common)
   std::snprintf(line, sizeof line,
                 "tandem-calibrate fit-nccl on %zu busbw points >= %s (%s): collective_efficiency %.4f, "
                 "intra_node.latency %.2f us, nic_efficiency %.4f, nic.latency %.2f us, collective_latency %.2f us, "
-                "tree_bandwidth %.1f GB/s, ll_tree_bandwidth %.1f GB/s, ll_latency_saving %.2f us "
-                "(rms log error %.3f -> %.3f)",
+                "tree_bandwidth %.1f GB/s, ll_tree_bandwidth %.1f GB/s, ll_latency_saving %.2f us, "
+                "p2p_bandwidth %.1f GB/s (rms log error %.3f -> %.3f)",
                 fit.fitted_points, arguments.min_size.c_str(), file_list.c_str(), fit.fitted.nvlink_efficiency,
                 fit.fitted.nvlink_latency_s * 1e6, fit.fitted.nic_efficiency, fit.fitted.nic_latency_s * 1e6,
                 fit.fitted.collective_latency_s * 1e6, fit.fitted.tree_bandwidth / 1e9,
-                fit.fitted.ll_tree_bandwidth / 1e9, fit.fitted.ll_latency_saving_s * 1e6, fit.initial_rms_log_error,
+                fit.fitted.ll_tree_bandwidth / 1e9, fit.fitted.ll_latency_saving_s * 1e6, fit.fitted.p2p_bandwidth / 1e9,
+                fit.initial_rms_log_error,
                 fit.final_rms_log_error);
   profile.sources.insert(profile.sources.begin(), line);
   profile.origin = arguments.out;
@@ -208,7 +209,8 @@ int run_fit_nccl(const FitNcclArguments& arguments, const CommonOptions& common)
                          {"collective_latency_s", fit.fitted.collective_latency_s},
                          {"tree_bandwidth_bytes_per_s", fit.fitted.tree_bandwidth},
                          {"ll_tree_bandwidth_bytes_per_s", fit.fitted.ll_tree_bandwidth},
-                         {"ll_latency_saving_s", fit.fitted.ll_latency_saving_s}}},
+                         {"ll_latency_saving_s", fit.fitted.ll_latency_saving_s},
+                         {"p2p_bandwidth_bytes_per_s", fit.fitted.p2p_bandwidth}}},
                        {"iterations", fit.iterations},
                        {"per_log", per_log},
                        {"points", points_to_json(points)}};
@@ -244,6 +246,8 @@ int run_fit_nccl(const FitNcclArguments& arguments, const CommonOptions& common)
               gbps(fit.fitted.ll_tree_bandwidth).c_str());
   std::printf("  node.ll_latency_saving           %s -> %s\n", microseconds(fit.initial.ll_latency_saving_s).c_str(),
               microseconds(fit.fitted.ll_latency_saving_s).c_str());
+  std::printf("  node.p2p_bandwidth               %s -> %s\n", gbps(fit.initial.p2p_bandwidth).c_str(),
+              gbps(fit.fitted.p2p_bandwidth).c_str());
   std::printf("  (%zu points, %d iterations, rms log error %.3f -> %.3f)\n", fit.fitted_points, fit.iterations,
               fit.initial_rms_log_error, fit.final_rms_log_error);
   std::printf("\nmean |error| of busbw over sizes >= %s, per log:\n", strategy::format_bytes(min_size).c_str());

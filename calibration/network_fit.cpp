@@ -82,6 +82,7 @@ NetworkParameters NetworkParameters::of(const strategy::HardwareProfile& profile
   p.reduction_bandwidth = profile.reduction_bandwidth_bytes_per_s;
   p.ll_tree_bandwidth = profile.ll_tree_bandwidth_bytes_per_s;
   p.ll_latency_saving_s = profile.ll_latency_saving_s;
+  p.p2p_bandwidth = profile.p2p_bandwidth_bytes_per_s;
   return p;
 }
 
@@ -95,6 +96,7 @@ void NetworkParameters::apply_to(strategy::HardwareProfile& profile) const {
   profile.reduction_bandwidth_bytes_per_s = reduction_bandwidth;
   profile.ll_tree_bandwidth_bytes_per_s = ll_tree_bandwidth;
   profile.ll_latency_saving_s = ll_latency_saving_s;
+  profile.p2p_bandwidth_bytes_per_s = p2p_bandwidth;
 }
 
 strategy::Scenario collective_scenario(const strategy::HardwareProfile& profile, int nodes, int gpus_per_node,
@@ -114,6 +116,7 @@ strategy::Scenario collective_scenario(const strategy::HardwareProfile& profile,
   cluster.node_groups.push_back({0, nodes, profile, profile.intra_node, profile.nic});
   scenario.collective->kind = kind;
   scenario.collective->sizes_bytes = sizes;
+  scenario.collective->peer = strategy::SendRecvPeer::Next;  // nccl-tests' sendrecv is a ring shift
   return scenario;
 }
 
@@ -159,7 +162,8 @@ void predict_group_analytic(std::vector<NcclPoint>& points, const std::vector<st
     double best = std::numeric_limits<double>::infinity();
     CollectiveAlgorithm chosen = candidates.front();
     for (CollectiveAlgorithm algorithm : candidates) {
-      const auto plan = strategy::plan_collective(point.kind, algorithm, ranks, point.size_bytes, node_of);
+      const auto plan = strategy::plan_collective(point.kind, algorithm, ranks, point.size_bytes, node_of,
+                                                  scenario.collective->peer);
       const double time = sim::estimate_plan_time(topology, sim::fold_plans(topology, {plan}, fold));
       if (time < best) {
         best = time;
@@ -249,6 +253,9 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
   };
   const bool fit_reduction = std::any_of(points.begin(), points.end(), reduces) &&
                              !std::all_of(points.begin(), points.end(), reduces);
+  // NCCL's point-to-point streams between nodes: seen in send/recv across nodes.
+  auto p2p_across_nodes = [](const NcclPoint& p) { return p.kind == CollectiveKind::SendRecv && p.nodes > 1; };
+  const bool fit_p2p = std::any_of(points.begin(), points.end(), p2p_across_nodes);
 
   NetworkFitResult result;
   result.initial = NetworkParameters::of(base);
@@ -268,6 +275,14 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
       if (reduces(p) && p.measured_busbw_gbps > 0) slowest = std::min(slowest, p.measured_busbw_gbps * 1e9);
     result.initial.reduction_bandwidth = std::isfinite(slowest) ? slowest : 1e9;
   }
+  if (fit_p2p && result.initial.p2p_bandwidth <= 0) {
+    // Start where it binds (a cap that binds nowhere has no gradient): at the slowest measured
+    // send/recv stream (its busbw is one stream's bytes per second).
+    double slowest = std::numeric_limits<double>::infinity();
+    for (const NcclPoint& p : points)
+      if (p2p_across_nodes(p) && p.measured_busbw_gbps > 0) slowest = std::min(slowest, p.measured_busbw_gbps * 1e9);
+    result.initial.p2p_bandwidth = std::isfinite(slowest) ? slowest : 1e9;
+  }
   result.fitted_points = points.size();
 
   // Unknowns in an unconstrained space: efficiencies through a logistic map onto (0, 1],
@@ -275,7 +290,8 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
   // stay at the base profile's values.
   struct Unknown {
     int which;  // 0 nvlink efficiency, 1 nvlink latency, 2 nic efficiency, 3 nic latency, 4 collective latency,
-                // 5 tree bandwidth, 6 reduction bandwidth, 7 low-latency tree bandwidth, 8 its latency saving
+                // 5 tree bandwidth, 6 reduction bandwidth, 7 low-latency tree bandwidth, 8 its latency saving,
+                // 9 point-to-point bandwidth between nodes
   };
   std::vector<Unknown> unknowns;
   if (any_intra) unknowns.push_back({0}), unknowns.push_back({1});
@@ -283,6 +299,7 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
   unknowns.push_back({4});
   if (any_tree) unknowns.push_back({5});
   if (fit_reduction) unknowns.push_back({6});
+  if (fit_p2p) unknowns.push_back({9});
   auto logit = [](double e) {
     e = std::clamp(e, 1e-3, 0.999);
     return std::log(e / (1 - e));
@@ -303,6 +320,7 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
         case 6: p.reduction_bandwidth = std::exp(v) * 1e9; break;
         case 7: p.ll_tree_bandwidth = std::exp(v) * 1e9; break;
         case 8: p.ll_latency_saving_s = std::exp(v); break;
+        case 9: p.p2p_bandwidth = std::exp(v) * 1e9; break;
       }
     }
     return p;
@@ -322,6 +340,7 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
         case 6: v = std::log(std::max(1e-3, p.reduction_bandwidth / 1e9)); break;
         case 7: v = std::log(std::max(1e-3, p.ll_tree_bandwidth / 1e9)); break;
         case 8: v = std::log(std::max(1e-7, p.ll_latency_saving_s)); break;
+        case 9: v = std::log(std::max(1e-3, p.p2p_bandwidth / 1e9)); break;
       }
       x[static_cast<Eigen::Index>(i)] = v;
     }

@@ -10,6 +10,7 @@
 //   node.nic.latency             one NIC-to-NIC hop (plus the cluster's switch latency)
 //   node.collective_latency      the fixed cost of one collective call (launch, protocol setup)
 //   node.tree_bandwidth          the most bus bandwidth NCCL's (pipelined) tree reaches per GPU
+//   node.p2p_bandwidth           the most one send/recv stream between two nodes reaches
 // The raw link bandwidths and the NIC count stay those of the base profile (`--gpu`): they are
 // datasheet numbers, and bandwidth x efficiency is all the model sees.
 //
@@ -69,6 +70,7 @@ struct NetworkParameters {
   double reduction_bandwidth = 0;  // bytes/s a rank reduces at, 0 = not slower than its links
   double ll_tree_bandwidth = 0;    // bytes/s, the tree's cap under NCCL's low-latency protocol (0 = none)
   double ll_latency_saving_s = 0;  // the fixed latency that protocol saves
+  double p2p_bandwidth = 0;        // bytes/s one send/recv stream between nodes reaches (0 = no cap)
 
   static NetworkParameters of(const strategy::HardwareProfile& profile);
   void apply_to(strategy::HardwareProfile& profile) const;

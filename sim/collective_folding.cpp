@@ -1,6 +1,7 @@
 #include "sim/collective_folding.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -176,7 +177,27 @@ double busiest_link_time(const ClusterTopology& topology, const FoldedPhase& pha
   return busiest;
 }
 
+// node.p2p_bandwidth: a send/recv phase lasts at least its largest stream between two nodes over
+// the cap (the slower end's profile), when its busiest link would finish sooner.
+void apply_p2p_cap(const ClusterTopology& topology, FoldedPlan& plan) {
+  for (FoldedPhase& phase : plan.phases) {
+    if (!phase.point_to_point) continue;
+    double longest = 0;
+    for (const Transfer& t : phase.transfers) {
+      if (topology.node_of(t.source) == topology.node_of(t.destination)) continue;
+      const double cap = std::min(p2p_cap_of(topology, t.source), p2p_cap_of(topology, t.destination));
+      if (cap > 0) longest = std::max(longest, phase.repeat * t.bytes / cap);
+    }
+    if (longest > 0) phase.p2p_cap_wait_s = std::max(0.0, longest - phase.repeat * busiest_link_time(topology, phase));
+  }
+}
+
 }  // namespace
+
+double p2p_cap_of(const ClusterTopology& topology, int gpu) {
+  const double cap = topology.group(topology.node_of(gpu)).profile.p2p_bandwidth_bytes_per_s;
+  return cap > 0 ? cap : std::numeric_limits<double>::infinity();
+}
 
 std::string FoldedPlan::description() const {
   std::string text;
@@ -205,6 +226,7 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
       if (p >= plan.phases.size()) continue;
       const auto& source = plan.phases[p];
       phase.repeat = std::max(phase.repeat, source.repeat);
+      phase.point_to_point = phase.point_to_point || plan.kind == strategy::CollectiveKind::SendRecv;
       phase.pipeline_hops = std::max(phase.pipeline_hops, source.pipeline_hops);
       phase.reduce_bytes_per_rank = std::max(phase.reduce_bytes_per_rank, source.reduce_bytes_per_rank);
       phase.tree_bus_bytes_per_rank = std::max(phase.tree_bus_bytes_per_rank, source.tree_bus_bytes_per_rank);
@@ -255,6 +277,7 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
     folded.exact = folded.exact && phase.exact;
     folded.phases.push_back(std::move(phase));
   }
+  apply_p2p_cap(topology, folded);
   // Merge each run of streaming phases into one (NCCL's pipelined tree).
   std::vector<bool> streams(phase_count, false);
   for (const auto& plan : plans)

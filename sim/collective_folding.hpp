@@ -67,6 +67,8 @@ struct FoldedPhase {
   double tree_bus_bytes_per_rank = 0;  // from the plan (NCCL's tree runs)
   double tree_cap_wait_s = 0;     // the tree_bandwidth cap's wait beyond the busiest link's time
   int tree_nodes = 0;             // nodes the tree spans (its cap depends on them)
+  bool point_to_point = false;    // a send/recv plan's phase (node.p2p_bandwidth caps its streams)
+  double p2p_cap_wait_s = 0;      // that cap's wait beyond the busiest link's time
   std::size_t original_transfers = 0;
   std::string folding;          // "", "intra-node", "translation", "sampled" (joined by '+')
   bool exact = true;
@@ -75,7 +77,7 @@ struct FoldedPhase {
   // further repeated steps, the pipelined hops and the fixed per-collective latency.
   double tail_latency_s() const {
     return (repeat - 1) * step_latency_s + pipeline_hops * max_latency_s + fixed_latency_s + streamed_latency_s +
-           tree_cap_wait_s;
+           tree_cap_wait_s + p2p_cap_wait_s;
   }
 };
 
@@ -105,5 +107,8 @@ double estimate_plan_time(const ClusterTopology& topology, const FoldedPlan& pla
 // this multiple of it (NCCL's Ampere perChMaxTreeBws, NCCL 2.12-2.28: 24.0 / 23.6 / 17.8 GB/s per channel
 // on 1 / 2 / 3+ nodes).
 double tree_bandwidth_scale(int nodes);
+
+// node.p2p_bandwidth of the node group `gpu` belongs to; infinity when the profile sets none.
+double p2p_cap_of(const ClusterTopology& topology, int gpu);
 
 }  // namespace tandem::sim

@@ -63,6 +63,7 @@ struct CollectivePrep {
 struct SendPrep {
   int category = 0;
   std::vector<Transfer> transfers;
+  double min_duration_s = 0;  // node.p2p_bandwidth: its longest stream between two nodes over the cap
 };
 
 struct Instance {
@@ -117,7 +118,7 @@ class RankActor {
   void complete_from_note(std::uint32_t op);
 
  private:
-  enum class Kind : std::uint8_t { ComputeBatch, CollectiveFlow, CollectiveTail, SendFlow };
+  enum class Kind : std::uint8_t { ComputeBatch, CollectiveFlow, CollectiveTail, SendFlow, SendTail };
   struct Pending {
     Kind kind;
     std::uint32_t op = 0;
@@ -140,6 +141,7 @@ class RankActor {
   void start_phase(RunningCollective& running);
   void finish_collective(Instance* instance, std::uint32_t op);
   void start_send(std::uint32_t op);
+  void complete_send(std::uint32_t op, double now);
   void start_recv(std::uint32_t op);
   void finish(std::uint32_t op, double end);
   void add_activity(s4u::ActivityPtr activity, Pending pending);
@@ -513,6 +515,19 @@ void RankActor::start_send(std::uint32_t op) {
   }
 }
 
+void RankActor::complete_send(std::uint32_t op, double now) {
+  finish(op, now);
+  MessageState& message = executor_.messages()[message_key[op]];
+  message.arrived = true;
+  message.arrival = now;
+  message.transfer_start = start_[op];
+  if (message.waiting_op != UINT32_MAX) {
+    auto* note = new Note{message.waiting_op};
+    executor_.actors()[static_cast<std::size_t>(receiver_actor[op])]->mailbox()->put_init(note, 0)->detach();
+    message.waiting_op = UINT32_MAX;
+  }
+}
+
 void RankActor::start_recv(std::uint32_t op) {
   MessageState& message = executor_.messages()[message_key[op]];
   if (message.arrived) {
@@ -576,18 +591,18 @@ void RankActor::handle(const Pending& pending) {
       send_outstanding_.erase(pending.op);
       for (const Transfer& transfer : send_prep[pending.op]->transfers)
         executor_.release_route(transfer.source, transfer.destination);
-      finish(pending.op, now);
-      MessageState& message = executor_.messages()[message_key[pending.op]];
-      message.arrived = true;
-      message.arrival = now;
-      message.transfer_start = start_[pending.op];
-      if (message.waiting_op != UINT32_MAX) {
-        auto* note = new Note{message.waiting_op};
-        executor_.actors()[static_cast<std::size_t>(receiver_actor[pending.op])]->mailbox()->put_init(note, 0)->detach();
-        message.waiting_op = UINT32_MAX;
+      // A stream between nodes faster than node.p2p_bandwidth waits out the rest of its time.
+      const double rest = send_prep[pending.op]->min_duration_s - (now - start_[pending.op]);
+      if (rest > 0) {
+        add_timer(rest, {Kind::SendTail, pending.op, 0, nullptr});
+        break;
       }
+      complete_send(pending.op, now);
       break;
     }
+    case Kind::SendTail:
+      complete_send(pending.op, now);
+      break;
   }
 }
 
@@ -766,6 +781,10 @@ const SendPrep* Executor::prepare_send(RankActor& actor, const Op& op) {
     prep->transfers.push_back({sender, receiver, op.bytes});
     used_gpus_.insert(sender);
     used_gpus_.insert(receiver);
+    if (topology_.node_of(sender) != topology_.node_of(receiver)) {
+      const double cap = std::min(p2p_cap_of(topology_, sender), p2p_cap_of(topology_, receiver));
+      prep->min_duration_s = std::max(prep->min_duration_s, op.bytes / cap);
+    }
   }
   const SendPrep* result = prep.get();
   send_preps_.emplace(key, std::move(prep));

@@ -27,7 +27,7 @@ const std::set<std::string>& allowed_keys() {
       "node.intra_node.latency", "node.nic", "node.nic.count", "node.nic.bandwidth",
       "node.nic.latency", "node.collective_efficiency", "node.nic_efficiency",
       "node.reduction_bandwidth", "node.collective_latency", "node.tree_bandwidth",
-      "node.ll_tree_bandwidth", "node.ll_latency_saving",
+      "node.ll_tree_bandwidth", "node.ll_latency_saving", "node.p2p_bandwidth",
       "cpu", "cpu.shared_cores", "cpu.cores", "cpu.parallel_grain",
   };
   return keys;
@@ -195,6 +195,7 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("node.tree_bandwidth", profile.tree_bandwidth_bytes_per_s, parse_bandwidth, false);
   reader.read("node.ll_tree_bandwidth", profile.ll_tree_bandwidth_bytes_per_s, parse_bandwidth, false);
   reader.read("node.ll_latency_saving", profile.ll_latency_saving_s, parse_duration, false);
+  reader.read("node.p2p_bandwidth", profile.p2p_bandwidth_bytes_per_s, parse_bandwidth, false);
   if (const YAML::Node shared = reader.at("cpu.shared_cores"); shared) profile.shared_cores = shared.as<bool>();
   reader.read_int("cpu.cores", profile.cores);
   reader.read("cpu.parallel_grain", profile.parallel_grain_flops, parse_number, false);
@@ -305,6 +306,8 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
         << bandwidth_to_scenario_text(p.ll_tree_bandwidth_bytes_per_s);
   if (p.ll_latency_saving_s > 0)
     out << YAML::Key << "ll_latency_saving" << YAML::Value << duration_to_scenario_text(p.ll_latency_saving_s);
+  if (p.p2p_bandwidth_bytes_per_s > 0)
+    out << YAML::Key << "p2p_bandwidth" << YAML::Value << bandwidth_to_scenario_text(p.p2p_bandwidth_bytes_per_s);
   out << YAML::EndMap;
   if (p.backend == "cpu" || p.shared_cores) {
     out << YAML::Key << "cpu" << YAML::Value << YAML::BeginMap

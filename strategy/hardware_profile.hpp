@@ -93,6 +93,12 @@ struct HardwareProfile {
   // and saves ll_latency_saving of the fixed per-collective latency. 0 = not modelled.
   double ll_tree_bandwidth_bytes_per_s = 0;
   double ll_latency_saving_s = 0;
+  // The most one point-to-point stream between two nodes reaches (NCCL's send/recv across the
+  // network runs on a few channels per peer, NCCL_NCHANNELS_PER_NET_PEER): a send/recv between
+  // nodes takes at least its bytes over this, however fast the NICs. On the 10-node H100 logs in
+  // shared/data a sendrecv reached ~25 GB/s where the ring all-reduce reached ~49 GB/s busbw per
+  // GPU. 0 = no cap.
+  double p2p_bandwidth_bytes_per_s = 0;
 
   // Ranks that share one machine's cores (the cpu profile): compute rate divided among them.
   bool shared_cores = false;

@@ -130,6 +130,68 @@ TEST_F(Mechanisms, TreePhasesStreamAsOnePipeline) {
   EXPECT_NEAR(result.collective_rows[0].time_s, time, 0.02 * time);  // its flows overlap their route latencies
 }
 
+// node.p2p_bandwidth: a send/recv stream between two nodes takes at least its bytes over the cap
+// (NCCL's few channels per network peer), inside a node the links alone set the pace. 2 nodes x 2
+// GPUs on a star (100 GB/s links, 1 us NVLink and 9 us NIC hops, 20 us per collective).
+TEST_F(Mechanisms, SendRecvBetweenNodesIsCappedAtTheP2pBandwidth) {
+  std::ofstream(directory_ / "p.yaml", std::ios::app) << "  p2p_bandwidth: 25GB/s\n";
+  const double size = 64.0 * (1 << 20);
+  const std::string cluster = "name: t\ncluster: {gpu: p.yaml, nodes: 2, gpus_per_node: 2, fabric: {topology: star, "
+                              "switch_latency: 0us}}\n";
+  for (const char* peer : {"half", "next"}) {
+    const auto s = scenario(cluster + "collective: {kind: send-recv, sizes: [64MiB], peer: " + peer + "}\n");
+    // Half: 0<->2 and 1<->3, every stream between nodes. Next: 0->1 and 2->3 inside the nodes,
+    // 1->2 and 3->0 between them. Either way the slowest stream crosses nodes at the cap.
+    const double expected = size / 25e9 + 9e-6 + 20e-6;
+    const sim::SimulationResult result = sim::run_simulation_in_child(s, sim::SimulationOptions{});
+    ASSERT_TRUE(result.ok) << result.error;
+    ASSERT_EQ(result.collective_rows.size(), 1u);
+    EXPECT_NEAR(result.collective_rows[0].time_s, expected, 0.01 * expected) << peer;
+  }
+  // The pattern itself: nccl-tests' sendrecv sends to the next rank, around the ring.
+  const auto plan = strategy::plan_collective(strategy::CollectiveKind::SendRecv, strategy::CollectiveAlgorithm::Ring,
+                                              {0, 1, 2, 3}, size, [](int r) { return r / 2; },
+                                              strategy::SendRecvPeer::Next);
+  ASSERT_EQ(plan.phases.size(), 1u);
+  ASSERT_EQ(plan.phases[0].transfers.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(plan.phases[0].transfers[static_cast<std::size_t>(i)].source, i);
+    EXPECT_EQ(plan.phases[0].transfers[static_cast<std::size_t>(i)].destination, (i + 1) % 4);
+  }
+  // Inside one node the cap does not apply: 64 MiB over the 100 GB/s NVLink.
+  const auto one_node = scenario("name: t\ncluster: {gpu: p.yaml, nodes: 1, gpus_per_node: 2}\n"
+                                 "collective: {kind: send-recv, sizes: [64MiB]}\n");
+  const sim::SimulationResult inside = sim::run_simulation_in_child(one_node, sim::SimulationOptions{});
+  ASSERT_TRUE(inside.ok) << inside.error;
+  EXPECT_NEAR(inside.collective_rows[0].time_s, size / 100e9 + 1e-6 + 20e-6, 0.01 * size / 100e9);
+  // The profile key round-trips.
+  const strategy::HardwareProfile p = strategy::load_hardware_profile("p.yaml", directory_);
+  EXPECT_DOUBLE_EQ(p.p2p_bandwidth_bytes_per_s, 25e9);
+  const strategy::HardwareProfile back =
+      strategy::parse_hardware_profile(strategy::hardware_profile_to_yaml(p), "written", "cluster.gpu");
+  EXPECT_DOUBLE_EQ(back.p2p_bandwidth_bytes_per_s, 25e9);
+}
+
+// A pipeline's activation send between stages on two nodes obeys the same cap: with PP 2 over 2
+// nodes and one micro-batch, the step grows by the two sends' (forward activation, backward
+// gradient) extra time over the cap.
+TEST_F(Mechanisms, PipelineSendsBetweenNodesAreCappedAtTheP2pBandwidth) {
+  const std::string yaml =
+      "name: t\nmodel: {layers: 2, hidden: 1024, heads: 8, vocab: 1024, seq_len: 1024}\n"
+      "cluster: {gpu: p.yaml, nodes: 2, gpus_per_node: 1, fabric: {topology: star, switch_latency: 0us}}\n"
+      "strategy: {tp: 1, pp: 2, dp: 1, micro_batch: 1, global_batch: 1, precision: bf16}\n";
+  const sim::SimulationResult free = sim::run_simulation_in_child(scenario(yaml), sim::SimulationOptions{});
+  ASSERT_TRUE(free.ok) << free.error;
+  std::ofstream(directory_ / "p.yaml", std::ios::app) << "  p2p_bandwidth: 1GB/s\n";
+  const sim::SimulationResult capped = sim::run_simulation_in_child(scenario(yaml), sim::SimulationOptions{});
+  ASSERT_TRUE(capped.ok) << capped.error;
+  // One activation of 1024 tokens x 1024 x 2 bytes each way: over 100 GB/s NICs (+9 us) free,
+  // over 1 GB/s capped.
+  const double bytes = 1024.0 * 1024 * 2;
+  const double extra = 2 * (bytes / 1e9 - (bytes / 100e9 + 9e-6));
+  EXPECT_NEAR(capped.step_time_s - free.step_time_s, extra, 0.02 * extra);
+}
+
 TEST_F(Mechanisms, TreeIsCappedAtTheTreeBandwidthScaledByNcclsPerNodeCountTable) {
   // NCCL's tuner: tree busbw <= nChannels x perChMaxTreeBw, Ampere 24.0 / 23.6 / 17.8 GB/s per
   // channel on 1 / 2 / 3+ nodes (NCCL 2.12-2.28). node.tree_bandwidth is the 3+ node cap; the time is then the bus bytes
