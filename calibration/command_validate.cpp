@@ -167,21 +167,25 @@ int run_validate(const ValidateArguments& arguments, const CommonOptions& common
   std::printf("validation of %s on %d cores, %d steps per run (first %d not timed), %d run%s per configuration\n",
               options.profile.c_str(), cores, options.steps, options.warmup_steps, options.repeats,
               options.repeats > 1 ? "s" : "");
-  std::printf("%-22s %5s %7s %12s %12s %8s %10s\n", "configuration", "ranks", "threads", "predicted", "measured", "error",
-              "spread");
+  std::printf("%-22s %5s %7s %12s %12s %8s %12s %8s %9s\n", "configuration", "ranks", "threads", "predicted", "measured",
+              "error", "median run", "error", "spread");
   for (const ValidationRun& r : report.runs) {
     if (!r.ok) {
       std::printf("%-22s %5d %7d  failed: %s\n", r.config.name.c_str(), r.config.ranks(), r.config.threads, r.error.c_str());
       continue;
     }
-    std::printf("%-22s %5d %7d %12s %12s %+7.1f%% %9.1f%%%s\n", r.config.name.c_str(), r.config.ranks(), r.config.threads,
-                strategy::format_duration(r.predicted_s).c_str(), strategy::format_duration(r.measured_s).c_str(),
-                r.error_percent(), r.spread_percent, r.config.oversubscribed ? "  (oversubscribed)" : "");
+    std::printf("%-22s %5d %7d %12s %12s %+7.1f%% %12s %+7.1f%% %8.1f%%%s\n", r.config.name.c_str(), r.config.ranks(),
+                r.config.threads, strategy::format_duration(r.predicted_s).c_str(),
+                strategy::format_duration(r.measured_s).c_str(), r.error_percent(),
+                strategy::format_duration(r.median_run_s).c_str(), r.median_run_error_percent(), r.spread_percent,
+                r.config.oversubscribed ? "  (oversubscribed)" : "");
   }
-  std::printf("\nmean absolute error of the step time: %.1f%%", report.mape);
+  std::printf("\nmean absolute error of the step time: %.1f%% against the fastest run (%.1f%% against the median run)",
+              report.mape, report.median_run_mape);
   if (std::any_of(report.runs.begin(), report.runs.end(), [](const ValidationRun& r) { return r.config.oversubscribed; }))
     std::printf("  (oversubscribed configurations, separately: %.1f%%)", report.oversubscribed_mape);
-  std::printf("\nload average %.2f before, %.2f after (%d cores); spread = %s range of the medians / median\n",
+  std::printf("\nload average %.2f before, %.2f after (%d cores); measured = the fastest run's median step (a shared "
+              "machine only slows a run down); spread = %s range / measured\n",
               report.load_before, report.load_after, cores, options.repeats > 1 ? "run-to-run" : "10th-90th percentile step");
   std::printf("\nops furthest off (op-by-op alignment of the twin's trace and the run's, median per op; >= 20 us measured):\n");
   for (const ValidationRun& r : report.runs) {

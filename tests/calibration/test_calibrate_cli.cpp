@@ -175,18 +175,24 @@ TEST_F(CalibrateCli, ProfileThenFitWritesAUsableCpuProfile) {
 }
 
 TEST_F(CalibrateCli, ValidateQuickRunsTheMatrixAndReportsErrorsSpreadsAndWorstOps) {
-  const Output o = run(std::string("'") + TANDEM_CALIBRATE + "' validate --quick --json --db runs.db --steps 4 --engine '" +
-                       TANDEM_ENGINE + "'");
+  const Output o = run(std::string("'") + TANDEM_CALIBRATE +
+                       "' validate --quick --json --db runs.db --steps 4 --repeats 2 --engine '" + TANDEM_ENGINE + "'");
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   const json j = json::parse(o.out);
   ASSERT_GE(j["runs"].size(), 2u);
   EXPECT_TRUE(j.contains("mape"));
+  EXPECT_TRUE(j.contains("median_run_mape"));
   for (const auto& r : j["runs"]) {
     EXPECT_TRUE(r["ok"].get<bool>()) << r.dump();
     for (const char* key : {"config", "predicted_s", "measured_s", "spread_percent", "worst_ops"}) EXPECT_TRUE(r.contains(key)) << key;
     EXPECT_GT(r["predicted_s"].get<double>(), 0);
     EXPECT_GT(r["measured_s"].get<double>(), 0);
     EXPECT_FALSE(r["worst_ops"].empty()) << r.dump();
+    // The measurement is the fastest run; the median run is reported beside it (of 2: their mean).
+    const auto medians = r["run_medians_s"].get<std::vector<double>>();
+    ASSERT_EQ(medians.size(), 2u) << r.dump();
+    EXPECT_DOUBLE_EQ(r["measured_s"].get<double>(), std::min(medians[0], medians[1]));
+    EXPECT_DOUBLE_EQ(r["median_run_s"].get<double>(), 0.5 * (medians[0] + medians[1]));
   }
   // The matrix's training runs and the validation itself are in the store, and fit leaves the
   // held-out runs alone.
