@@ -124,6 +124,11 @@ int run_fit(const FitArguments& arguments, const CommonOptions& common) {
           continue;
         training.push_back(run.id);
       }
+      const std::size_t repeats_seen = training.size();
+      training = fastest_run_per_configuration(store, training, 2);
+      if (training.size() < repeats_seen)
+        spdlog::info("in-situ ops: the fastest of the repeated runs of each configuration ({} of {} runs)",
+                     training.size(), repeats_seen);
       std::vector<std::string> notes;
       in_situ = in_situ_ops(store, training, &notes, 2, base.backend);
       for (const std::string& n : notes) spdlog::info("not used: {}", n);

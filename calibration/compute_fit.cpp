@@ -57,6 +57,18 @@ std::optional<strategy::CollectiveKind> collective_of(const std::string& op) {
   return std::nullopt;
 }
 
+// The non-GEMM kinds with their own compute.op_cost_scale, and their profile keys.
+constexpr strategy::ComputeKind kScalableKinds[] = {strategy::ComputeKind::Norm, strategy::ComputeKind::Embedding,
+                                                    strategy::ComputeKind::Loss, strategy::ComputeKind::Optimizer};
+const char* scale_key(strategy::ComputeKind kind) {
+  switch (kind) {
+    case strategy::ComputeKind::Norm: return "norm";
+    case strategy::ComputeKind::Embedding: return "embedding";
+    case strategy::ComputeKind::Loss: return "loss";
+    default: return "optimizer";
+  }
+}
+
 // The unknowns of the compute fit and how they map onto a profile.
 struct ComputeUnknowns {
   std::vector<std::string> names;
@@ -65,6 +77,20 @@ struct ComputeUnknowns {
   bool memory = false;
   bool vector = false;
   std::size_t tiles = 0;  // tiles after the first that are fitted
+  // Kinds whose compute.op_cost_scale is fitted: those with records, when element-wise ops (the
+  // reference the memory bandwidth is fitted on) have records too.
+  std::vector<strategy::ComputeKind> scaled_kinds;
+  // cpu.all_core_*_efficiency: fitted when records on one core and on all cores are both there.
+  bool all_core = false;
+
+  static double& scale_of(strategy::HardwareProfile& p, strategy::ComputeKind kind) {
+    switch (kind) {
+      case strategy::ComputeKind::Norm: return p.op_cost_scale.norm;
+      case strategy::ComputeKind::Embedding: return p.op_cost_scale.embedding;
+      case strategy::ComputeKind::Loss: return p.op_cost_scale.loss;
+      default: return p.op_cost_scale.optimizer;
+    }
+  }
 
   Eigen::VectorXd start(const strategy::HardwareProfile& p) const {
     std::vector<double> x;
@@ -76,6 +102,11 @@ struct ComputeUnknowns {
     if (attention) x.push_back(logit(p.attention_efficiency));
     if (memory) x.push_back(std::log(p.memory_bandwidth_bytes_per_s * p.memory_efficiency));
     if (vector) x.push_back(logit(std::min(0.9, p.vector_efficiency)));
+    for (strategy::ComputeKind kind : scaled_kinds) x.push_back(std::log(p.op_cost_scale.of(kind)));
+    if (all_core) {
+      x.push_back(logit(std::min(0.95, p.all_core_compute_efficiency)));
+      x.push_back(logit(std::min(0.95, p.all_core_memory_efficiency)));
+    }
     x.push_back(std::log(std::max(1e-8, p.kernel_overhead_s)));
     return Eigen::Map<Eigen::VectorXd>(x.data(), static_cast<Eigen::Index>(x.size()));
   }
@@ -92,6 +123,11 @@ struct ComputeUnknowns {
       p.memory_efficiency = 1.0;
     }
     if (vector) p.vector_efficiency = logistic(x[i++]);
+    for (strategy::ComputeKind kind : scaled_kinds) scale_of(p, kind) = std::clamp(std::exp(x[i++]), 0.02, 50.0);
+    if (all_core) {
+      p.all_core_compute_efficiency = logistic(x[i++]);
+      p.all_core_memory_efficiency = logistic(x[i++]);
+    }
     p.kernel_overhead_s = std::exp(x[i++]);
   }
   std::vector<std::string> parameter_names() const {
@@ -104,6 +140,11 @@ struct ComputeUnknowns {
     if (attention) n.push_back("compute.attention_efficiency");
     if (memory) n.push_back("memory.bandwidth (achieved, efficiency 1)");
     if (vector) n.push_back("compute.vector_efficiency");
+    for (strategy::ComputeKind kind : scaled_kinds) n.push_back(std::string("compute.op_cost_scale.") + scale_key(kind));
+    if (all_core) {
+      n.push_back("cpu.all_core_compute_efficiency");
+      n.push_back("cpu.all_core_memory_efficiency");
+    }
     n.push_back("compute.kernel_overhead");
     return n;
   }
@@ -117,6 +158,10 @@ double value_of(const std::string& name, const strategy::HardwareProfile& p) {
   if (name.starts_with("memory.bandwidth")) return p.memory_bandwidth_bytes_per_s * p.memory_efficiency;
   if (name == "compute.kernel_overhead") return p.kernel_overhead_s;
   if (name == "compute.vector_efficiency") return p.vector_efficiency;
+  if (name == "cpu.all_core_compute_efficiency") return p.all_core_compute_efficiency;
+  if (name == "cpu.all_core_memory_efficiency") return p.all_core_memory_efficiency;
+  for (strategy::ComputeKind kind : kScalableKinds)
+    if (name == std::string("compute.op_cost_scale.") + scale_key(kind)) return p.op_cost_scale.of(kind);
   return 0;
 }
 
@@ -250,6 +295,21 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
       unknowns.vector = unknowns.vector || (streaming && r.op.flops > 0);
     }
     if (unknowns.matmul && profile.gemm.tiles.size() > 1) unknowns.tiles = profile.gemm.tiles.size() - 1;
+    const auto has_kind = [&](strategy::ComputeKind kind) {
+      return std::any_of(compute.begin(), compute.end(), [&](const ComputeRecord& r) { return r.op.compute_kind == kind; });
+    };
+    if (profile.shared_cores && profile.cores > 1) {
+      bool one_core = false, all_cores = false;
+      for (const ComputeRecord& r : compute) {
+        const int busy = std::min(profile.cores, r.threads * r.ranks);
+        one_core = one_core || busy == 1;
+        all_cores = all_cores || busy > 1;
+      }
+      unknowns.all_core = one_core && all_cores;
+    }
+    if (has_kind(strategy::ComputeKind::Elementwise))
+      for (strategy::ComputeKind kind : kScalableKinds)
+        if (has_kind(kind)) unknowns.scaled_kinds.push_back(kind);
     // Weights: a step's time is mostly its long ops, so each record's log error counts with
     // sqrt(its time / the median time), clipped to [0.3, 3].
     std::vector<double> times;
@@ -396,6 +456,35 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
   }
   result.profile = profile;
   return result;
+}
+
+std::vector<std::string> fastest_run_per_configuration(const report::RunStore& store,
+                                                       const std::vector<std::string>& run_ids, int skip_steps) {
+  std::vector<std::string> kept;          // one run per configuration, in first-seen order
+  std::vector<double> kept_median_s;      // its median step (infinity: no step times)
+  std::map<std::string, std::size_t> slot;  // scenario text -> index in kept
+  for (const std::string& id : run_ids) {
+    std::vector<double> steps;
+    for (const report::MetricPoint& point : store.load_metrics(id, "step_time_s"))
+      if (point.step > skip_steps && std::isfinite(point.value)) steps.push_back(point.value);
+    if (steps.empty()) {
+      kept.push_back(id);
+      kept_median_s.push_back(std::numeric_limits<double>::infinity());
+      continue;
+    }
+    std::sort(steps.begin(), steps.end());
+    const std::size_t n = steps.size();
+    const double median_step = n % 2 == 1 ? steps[n / 2] : 0.5 * (steps[n / 2 - 1] + steps[n / 2]);
+    const auto [it, first_run] = slot.emplace(store.load_run(id).info.scenario_yaml, kept.size());
+    if (first_run) {
+      kept.push_back(id);
+      kept_median_s.push_back(median_step);
+    } else if (median_step < kept_median_s[it->second]) {
+      kept[it->second] = id;
+      kept_median_s[it->second] = median_step;
+    }
+  }
+  return kept;
 }
 
 std::vector<InSituOp> in_situ_ops(const report::RunStore& store, const std::vector<std::string>& run_ids,

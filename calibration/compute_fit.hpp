@@ -82,6 +82,14 @@ struct InSituOp {
   std::string run_id;
 };
 
+// Of several runs of one configuration (the same scenario text), the fastest: the one whose
+// median step after `skip_steps` is the shortest. The twin models a machine that runs only the
+// job, and on a shared machine another tenant only ever slows a run down, so the fastest repeat
+// is the measurement of the machine and the others measure interference (`validate` measures
+// its held-out runs the same way). Keeps `run_ids`' order; runs without step times are kept.
+std::vector<std::string> fastest_run_per_configuration(const report::RunStore& store,
+                                                       const std::vector<std::string>& run_ids, int skip_steps = 2);
+
 // The in-situ compute ops of stored training runs. Runs whose scenario cannot be rebuilt, or that
 // have no trace, are skipped with a note. `skip_steps`: the first steps left out (warm-up).
 // Only runs on `backend` (cpu, cuda) when given.

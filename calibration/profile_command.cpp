@@ -89,6 +89,9 @@ struct CalibrationRun {
   }
 };
 
+// Runs of each calibration configuration (quick: 1).
+constexpr int kCalibrationRepeats = 3;
+
 // The calibration set: GPT shapes unlike the validation matrix's (hidden 64/128/256 here,
 // 96/192/288/384 there), at 1 thread and at the machine's cores.
 std::vector<CalibrationRun> calibration_set(bool quick, int cores) {
@@ -103,8 +106,11 @@ std::vector<CalibrationRun> calibration_set(bool quick, int cores) {
 }
 
 // Trains each configuration of the calibration set for a few steps with this engine executable,
-// recording it in `db`. Returns the run ids; failures are reported and skipped.
-std::vector<std::string> run_calibration_set(const std::vector<CalibrationRun>& set, const std::filesystem::path& db,
+// `repeats` times, repeat by repeat across the set (so that a slow spell of a shared machine falls
+// on one repeat of every configuration, not on every repeat of one; `fit` keeps the fastest repeat
+// of each), recording them in `db`. Returns the run ids; failures are reported and skipped.
+std::vector<std::string> run_calibration_set(const std::vector<CalibrationRun>& set, int repeats,
+                                             const std::filesystem::path& db,
                                              const std::function<void(std::size_t, const std::string&)>& progress) {
   std::vector<std::string> ids;
   std::error_code code;
@@ -117,7 +123,9 @@ std::vector<std::string> run_calibration_set(const std::vector<CalibrationRun>& 
       std::filesystem::temp_directory_path() / ("tandem-profile-" + std::to_string(::getpid()));
   std::filesystem::create_directories(directory);
   std::size_t done = 0;
-  for (const CalibrationRun& run : set) {
+  const std::size_t total = set.size() * static_cast<std::size_t>(std::max(1, repeats));
+  for (std::size_t index = 0; index < total; ++index) {
+    const CalibrationRun& run = set[index % set.size()];
     const std::filesystem::path path = directory / (run.name() + ".yaml");
     std::ofstream(path) << "name: " << run.name() << "\nmodel: {layers: 2, hidden: " << run.hidden << ", heads: " << run.heads
                         << ", vocab: 256, seq_len: " << run.seq_len << "}\n"
@@ -199,8 +207,9 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
         world, options, [&](std::size_t done, std::size_t total, const std::string& label) { bar.update(done, total, label); });
     if (root && world.size() == 1 && arguments.training_runs && !arguments.skip_compute) {
       const auto set = calibration_set(arguments.quick, physical_cores());
-      training_run_ids = run_calibration_set(set, store->path(), [&](std::size_t done, const std::string& label) {
-        bar.update(done, set.size(), label);
+      const int repeats = arguments.quick ? 1 : kCalibrationRepeats;
+      training_run_ids = run_calibration_set(set, repeats, store->path(), [&](std::size_t done, const std::string& label) {
+        bar.update(done, set.size() * static_cast<std::size_t>(repeats), label);
       });
     }
     bar.finish();

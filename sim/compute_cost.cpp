@@ -26,9 +26,15 @@ ComputeCostModel::ComputeCostModel(const strategy::HardwareProfile& profile, str
     const double threads = std::max(1, threads_per_rank);
     const double wanted = threads * std::max(1, ranks_on_machine);
     const double share = profile.cores > 0 ? std::min(1.0, profile.cores / wanted) : 1.0;
-    peak *= threads * share;
-    vector *= threads * share;
-    bandwidth *= threads * share;
+    // Each core's rate falls as the other cores get busy (all-core clocks, shared caches and
+    // memory channels): linear in the fraction of the other cores in use.
+    const double others_busy =
+        profile.cores > 1 ? (std::min(wanted, static_cast<double>(profile.cores)) - 1) / (profile.cores - 1) : 0.0;
+    const double compute_keep = 1 - (1 - profile.all_core_compute_efficiency) * others_busy;
+    const double memory_keep = 1 - (1 - profile.all_core_memory_efficiency) * others_busy;
+    peak *= threads * share * compute_keep;
+    vector *= threads * share * compute_keep;
+    bandwidth *= threads * share * memory_keep;
     compute_units_ = std::max(1, static_cast<int>(std::lround(threads)));
     threads_ = compute_units_;
     per_thread_ = 1.0 / threads_;
@@ -111,9 +117,10 @@ double ComputeCostModel::gemm_time(const GemmShape& shape, double bytes) const {
   return std::max(compute, memory) + profile_.kernel_overhead_s;
 }
 
-double ComputeCostModel::memory_time(double bytes, double flops) const {
+double ComputeCostModel::memory_time(double bytes, double flops, double cost_scale) const {
   const double used = threads_ > 1 ? threads_for(flops) * per_thread_ : 1.0;
-  return std::max(bytes / (memory_bandwidth_ * used), flops / (vector_flops_ * used)) + profile_.kernel_overhead_s;
+  return cost_scale * std::max(bytes / (memory_bandwidth_ * used), flops / (vector_flops_ * used)) +
+         profile_.kernel_overhead_s;
 }
 
 double ComputeCostModel::attention_time(const strategy::Op& op) const {
@@ -167,9 +174,10 @@ double ComputeCostModel::op_time(const strategy::Op& op) const {
       return attention_time(op);
     case ComputeKind::Optimizer:
     case ComputeKind::Norm:
-    case ComputeKind::Elementwise:
     case ComputeKind::Embedding:
     case ComputeKind::Loss:
+      return memory_time(op.bytes, op.flops, profile_.op_cost_scale.of(op.compute_kind));
+    case ComputeKind::Elementwise:
     case ComputeKind::None:
       return memory_time(op.bytes, op.flops);
   }

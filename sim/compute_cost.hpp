@@ -23,10 +23,13 @@
 //   Optimizer step: its state traffic at memory bandwidth (roofline against its FLOPs).
 //   Precision picks the peak (fp32 = TF32 tensor cores on NVIDIA GPUs, bf16, fp8).
 //   Non-GEMM arithmetic (element-wise, norms, loss, optimizer, embedding) runs at the fp32 peak
-//     times the profile's vector_efficiency (exp/tanh/divisions, vector units).
+//     times the profile's vector_efficiency (exp/tanh/divisions, vector units). Norms,
+//     embedding, loss and optimizer ops take their roofline time times the profile's
+//     compute.op_cost_scale of their kind (element-wise ops are the reference).
 //   CPU profile (`cpu.shared_cores`): a rank gets threads_per_rank cores, each at the per-core
 //     peak and memory bandwidth; when the ranks on the machine ask for more cores than it has,
-//     each gets its share (cores / (ranks · threads)). A GEMM runs on the threads the engine's
+//     each gets its share (cores / (ranks · threads)), and with other cores busy each core keeps
+//     cpu.all_core_compute_efficiency / all_core_memory_efficiency of its rate. A GEMM runs on the threads the engine's
 //     split rule gives it (strategy/cpu_threading.hpp: the larger output dimension cut into
 //     blocks of >= 64, only from 4 MFLOP), as long as its largest block takes on one core. Other
 //     ops of F FLOPs use min(threads, max(1, floor(F / cpu.parallel_grain))) threads (the kernels
@@ -60,8 +63,9 @@ class ComputeCostModel {
   int gemm_threads(const GemmShape& shape) const;
   // Time of a GEMM with `bytes` of memory traffic.
   double gemm_time(const GemmShape& shape, double bytes) const;
-  // Time of `bytes` streamed through memory (plus kernel overhead).
-  double memory_time(double bytes, double flops = 0) const;
+  // Time of `bytes` streamed through memory or `flops` of vector arithmetic, whichever is longer,
+  // times `cost_scale` (the op kind's compute.op_cost_scale), plus kernel overhead.
+  double memory_time(double bytes, double flops = 0, double cost_scale = 1.0) const;
   double attention_time(const strategy::Op& op) const;
 
   double peak_flops() const { return peak_flops_; }           // of this rank, this precision

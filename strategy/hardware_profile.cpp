@@ -8,10 +8,22 @@
 #include <yaml-cpp/yaml.h>
 
 #include "strategy/embedded_files.hpp"
+#include "strategy/program.hpp"
 #include "strategy/units.hpp"
 #include "strategy/validation_error.hpp"
 
 namespace tandem::strategy {
+
+double HardwareProfile::OpCostScale::of(ComputeKind kind) const {
+  switch (kind) {
+    case ComputeKind::Norm: return norm;
+    case ComputeKind::Embedding: return embedding;
+    case ComputeKind::Loss: return loss;
+    case ComputeKind::Optimizer: return optimizer;
+    default: return 1.0;
+  }
+}
+
 namespace {
 
 // Every key a profile file may hold; anything else is rejected (a typo must not silently fall
@@ -22,13 +34,16 @@ const std::set<std::string>& allowed_keys() {
       "memory", "memory.capacity", "memory.bandwidth", "memory.efficiency",
       "compute", "compute.fp32", "compute.bf16", "compute.fp8", "compute.attention_efficiency",
       "compute.kernel_overhead", "compute.attention_kernel", "compute.vector_efficiency",
+      "compute.op_cost_scale", "compute.op_cost_scale.norm", "compute.op_cost_scale.embedding",
+      "compute.op_cost_scale.loss", "compute.op_cost_scale.optimizer",
       "gemm", "gemm.peak_efficiency", "gemm.compute_units", "gemm.k_half", "gemm.tiles",
       "node", "node.gpus_per_node", "node.intra_node", "node.intra_node.bandwidth",
       "node.intra_node.latency", "node.nic", "node.nic.count", "node.nic.bandwidth",
       "node.nic.latency", "node.collective_efficiency", "node.nic_efficiency",
       "node.reduction_bandwidth", "node.collective_latency", "node.tree_bandwidth",
       "node.ll_tree_bandwidth", "node.ll_latency_saving", "node.p2p_bandwidth",
-      "cpu", "cpu.shared_cores", "cpu.cores", "cpu.parallel_grain",
+      "cpu", "cpu.shared_cores", "cpu.cores", "cpu.parallel_grain", "cpu.all_core_compute_efficiency",
+      "cpu.all_core_memory_efficiency",
   };
   return keys;
 }
@@ -154,6 +169,13 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("compute.attention_efficiency", profile.attention_efficiency, parse_number, false);
   reader.read("compute.kernel_overhead", profile.kernel_overhead_s, parse_duration, false);
   reader.read("compute.vector_efficiency", profile.vector_efficiency, parse_number, false);
+  for (auto [key, scale] : {std::pair{"norm", &profile.op_cost_scale.norm}, {"embedding", &profile.op_cost_scale.embedding},
+                            {"loss", &profile.op_cost_scale.loss}, {"optimizer", &profile.op_cost_scale.optimizer}}) {
+    const std::string name = std::string("compute.op_cost_scale.") + key;
+    reader.read(name, *scale, parse_number, false);
+    if (!(*scale > 0))
+      errors.push_back({field + " (profile key " + name + ")", std::to_string(*scale), "a multiplier > 0 (1: the roofline)"});
+  }
   if (const YAML::Node kernel = reader.at("compute.attention_kernel"); kernel) {
     const std::string text = kernel.IsScalar() ? kernel.Scalar() : "";
     if (text == "fused" || text == "unfused")
@@ -199,6 +221,12 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   if (const YAML::Node shared = reader.at("cpu.shared_cores"); shared) profile.shared_cores = shared.as<bool>();
   reader.read_int("cpu.cores", profile.cores);
   reader.read("cpu.parallel_grain", profile.parallel_grain_flops, parse_number, false);
+  for (auto [key, efficiency] : {std::pair{"cpu.all_core_compute_efficiency", &profile.all_core_compute_efficiency},
+                                 {"cpu.all_core_memory_efficiency", &profile.all_core_memory_efficiency}}) {
+    reader.read(key, *efficiency, parse_number, false);
+    if (!(*efficiency > 0 && *efficiency <= 1))
+      errors.push_back({field + " (profile key " + key + ")", std::to_string(*efficiency), "a fraction in (0, 1]"});
+  }
   if (!(profile.vector_efficiency > 0 && profile.vector_efficiency <= 1))
     errors.push_back({field + " (profile key compute.vector_efficiency)", std::to_string(profile.vector_efficiency),
                       "a fraction in (0, 1]"});
@@ -272,6 +300,12 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
       << YAML::Key << "kernel_overhead" << YAML::Value << duration_to_scenario_text(p.kernel_overhead_s)
       << YAML::Key << "attention_kernel" << YAML::Value << (p.attention_fused ? "fused" : "unfused");
   if (p.vector_efficiency != 1.0) out << YAML::Key << "vector_efficiency" << YAML::Value << number(p.vector_efficiency);
+  if (!p.op_cost_scale.is_identity())
+    out << YAML::Key << "op_cost_scale" << YAML::Value << YAML::Flow << YAML::BeginMap
+        << YAML::Key << "norm" << YAML::Value << number(p.op_cost_scale.norm)
+        << YAML::Key << "embedding" << YAML::Value << number(p.op_cost_scale.embedding)
+        << YAML::Key << "loss" << YAML::Value << number(p.op_cost_scale.loss)
+        << YAML::Key << "optimizer" << YAML::Value << number(p.op_cost_scale.optimizer) << YAML::EndMap;
   out << YAML::EndMap;
   out << YAML::Key << "gemm" << YAML::Value << YAML::BeginMap
       << YAML::Key << "peak_efficiency" << YAML::Value << number(p.gemm.peak_efficiency)
@@ -314,6 +348,10 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
         << YAML::Key << "shared_cores" << YAML::Value << p.shared_cores
         << YAML::Key << "cores" << YAML::Value << p.cores;
     if (p.parallel_grain_flops > 0) out << YAML::Key << "parallel_grain" << YAML::Value << number(p.parallel_grain_flops);
+    if (p.all_core_compute_efficiency != 1.0)
+      out << YAML::Key << "all_core_compute_efficiency" << YAML::Value << number(p.all_core_compute_efficiency);
+    if (p.all_core_memory_efficiency != 1.0)
+      out << YAML::Key << "all_core_memory_efficiency" << YAML::Value << number(p.all_core_memory_efficiency);
     out << YAML::EndMap;
   }
   out << YAML::EndMap;

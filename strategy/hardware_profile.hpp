@@ -11,6 +11,8 @@
 
 namespace tandem::strategy {
 
+enum class ComputeKind : std::uint8_t;  // strategy/program.hpp
+
 enum class Precision : std::uint8_t { Fp32, Bf16, Fp8 };
 
 // GEMM efficiency model (DESIGN: "roofline plus an efficiency curve, not a constant").
@@ -69,6 +71,19 @@ struct HardwareProfile {
   // divisions cost more than one FLOP's time, and GPUs run them on the vector units, not the
   // tensor cores. 1 = the fp32 peak.
   double vector_efficiency = 1.0;
+  // Multiplier on the roofline time (memory or vector arithmetic, whichever is longer) of a
+  // non-GEMM op, per kind: on a CPU a LayerNorm's row reductions, an embedding's gather and the
+  // optimizer's update each reach a different fraction of the streaming bandwidth, which one
+  // bandwidth cannot express. Element-wise ops are the reference (no scale). 1 = the roofline.
+  struct OpCostScale {
+    double norm = 1.0;
+    double embedding = 1.0;
+    double loss = 1.0;
+    double optimizer = 1.0;
+    double of(ComputeKind kind) const;  // 1 for element-wise, GEMM and attention ops
+    bool is_identity() const { return norm == 1.0 && embedding == 1.0 && loss == 1.0 && optimizer == 1.0; }
+  };
+  OpCostScale op_cost_scale;
   GemmModel gemm;
 
   int default_gpus_per_node = 8;
@@ -108,6 +123,12 @@ struct HardwareProfile {
   // kernels parallelise only loops large enough to pay for it. 0 = every op uses every thread.
   // GEMMs follow the kernels' own split rule (strategy/cpu_threading.hpp).
   double parallel_grain_flops = 0;
+  // What each core keeps of its one-core compute rate and memory bandwidth when every core of the
+  // machine is busy (cpu profile): all-core clocks are lower than one-core boost clocks, and the
+  // cores share caches and memory channels. Interpolated linearly in the other cores busy
+  // (busy = min(cores, ranks on the machine x threads per rank)); 1 = cores scale perfectly.
+  double all_core_compute_efficiency = 1.0;
+  double all_core_memory_efficiency = 1.0;
 
   double peak_flops(Precision precision) const;
   // Bytes per element of weights/activations in this precision (fp8 keeps bf16 activations).

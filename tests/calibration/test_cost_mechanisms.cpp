@@ -54,15 +54,96 @@ TEST_F(Mechanisms, ProfileKeysRoundTrip) {
   EXPECT_DOUBLE_EQ(p.collective_latency_s, 20e-6);
   strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
   cpu.parallel_grain_flops = 4e6;
+  cpu.op_cost_scale.norm = 0.7;
+  cpu.op_cost_scale.loss = 2.25;
+  cpu.all_core_compute_efficiency = 0.85;
+  cpu.all_core_memory_efficiency = 0.6;
   for (const strategy::HardwareProfile& original : {p, cpu}) {
     const strategy::HardwareProfile back =
         strategy::parse_hardware_profile(strategy::hardware_profile_to_yaml(original), "written", "cluster.gpu");
     EXPECT_DOUBLE_EQ(back.vector_efficiency, original.vector_efficiency);
     EXPECT_DOUBLE_EQ(back.collective_latency_s, original.collective_latency_s);
     EXPECT_DOUBLE_EQ(back.parallel_grain_flops, original.parallel_grain_flops);
+    EXPECT_DOUBLE_EQ(back.op_cost_scale.norm, original.op_cost_scale.norm);
+    EXPECT_DOUBLE_EQ(back.op_cost_scale.loss, original.op_cost_scale.loss);
+    EXPECT_DOUBLE_EQ(back.op_cost_scale.optimizer, original.op_cost_scale.optimizer);
+    EXPECT_DOUBLE_EQ(back.all_core_compute_efficiency, original.all_core_compute_efficiency);
+    EXPECT_DOUBLE_EQ(back.all_core_memory_efficiency, original.all_core_memory_efficiency);
   }
   EXPECT_THROW(strategy::parse_hardware_profile(std::string(kProfile) + "cpu: {parallel_grain: -1}\n", "x", "cluster.gpu"),
                strategy::ScenarioError);
+  // Out of range or misspelt: refused, naming the key.
+  for (const char* bad : {"cpu: {all_core_compute_efficiency: 1.5}\n", "cpu: {all_core_memory_efficiency: 0}\n"}) {
+    try {
+      strategy::parse_hardware_profile(std::string(kProfile) + bad, "x", "cluster.gpu");
+      ADD_FAILURE() << bad;
+    } catch (const strategy::ScenarioError& error) {
+      EXPECT_NE(std::string(error.what()).find("all_core_"), std::string::npos) << error.what();
+    }
+  }
+  const std::string with_scale = std::string(kProfile);
+  const auto compute_line = with_scale.find("vector_efficiency: 0.25}");
+  for (const char* bad : {"vector_efficiency: 0.25, op_cost_scale: {norm: -1}}", "vector_efficiency: 0.25, op_cost_scale: {nrom: 1}}"}) {
+    std::string text = with_scale;
+    text.replace(compute_line, std::string("vector_efficiency: 0.25}").size(), bad);
+    try {
+      strategy::parse_hardware_profile(text, "x", "cluster.gpu");
+      ADD_FAILURE() << bad;
+    } catch (const strategy::ScenarioError& error) {
+      EXPECT_NE(std::string(error.what()).find("op_cost_scale"), std::string::npos) << error.what();
+    }
+  }
+}
+
+TEST_F(Mechanisms, NonGemmOpsTakeTheirKindsCostScaleOfTheRoofline) {
+  strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
+  cpu.kernel_overhead_s = 2e-6;
+  cpu.op_cost_scale.norm = 0.5;
+  cpu.op_cost_scale.loss = 3.0;
+  const sim::ComputeCostModel model(cpu, strategy::Precision::Fp32, 1, 1);
+  const double bandwidth = cpu.memory_bandwidth_bytes_per_s * cpu.memory_efficiency;
+  strategy::Op op;
+  op.type = strategy::OpType::Compute;
+  op.bytes = 4e6;
+  op.flops = 0;
+  op.compute_kind = strategy::ComputeKind::Elementwise;  // the reference: no scale
+  EXPECT_NEAR(model.op_time(op), 4e6 / bandwidth + 2e-6, 1e-12);
+  op.compute_kind = strategy::ComputeKind::Norm;
+  EXPECT_NEAR(model.op_time(op), 0.5 * 4e6 / bandwidth + 2e-6, 1e-12);
+  op.compute_kind = strategy::ComputeKind::Loss;
+  EXPECT_NEAR(model.op_time(op), 3.0 * 4e6 / bandwidth + 2e-6, 1e-12);
+  op.compute_kind = strategy::ComputeKind::Optimizer;  // default 1
+  EXPECT_NEAR(model.op_time(op), 4e6 / bandwidth + 2e-6, 1e-12);
+}
+
+TEST_F(Mechanisms, EachCoreSlowsDownAsTheOtherCoresGetBusy) {
+  // 4 cores, each keeping 80% of its compute and 50% of its bandwidth when all are busy: with
+  // b cores busy a core keeps 1 - 0.2 (b-1)/3 of its compute, 1 - 0.5 (b-1)/3 of its bandwidth.
+  strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
+  cpu.kernel_overhead_s = 0;
+  cpu.cores = 4;
+  cpu.parallel_grain_flops = 0;
+  cpu.all_core_compute_efficiency = 0.8;
+  cpu.all_core_memory_efficiency = 0.5;
+  const double per_core_bandwidth = cpu.memory_bandwidth_bytes_per_s * cpu.memory_efficiency;
+  strategy::Op stream;
+  stream.type = strategy::OpType::Compute;
+  stream.compute_kind = strategy::ComputeKind::Elementwise;
+  stream.bytes = 1e6;
+  strategy::Op arithmetic = stream;
+  arithmetic.bytes = 1;
+  arithmetic.flops = 1e9;
+  const double vector = cpu.peak_flops_fp32 * cpu.vector_efficiency;
+  for (const auto& [threads, ranks] : std::vector<std::pair<int, int>>{{1, 1}, {2, 1}, {1, 2}, {2, 2}, {4, 2}}) {
+    const sim::ComputeCostModel model(cpu, strategy::Precision::Fp32, threads, ranks);
+    const int wanted = threads * ranks;
+    const double others = (std::min(wanted, 4) - 1) / 3.0;
+    const double share = std::min(1.0, 4.0 / wanted);
+    EXPECT_NEAR(model.op_time(stream), 1e6 / (threads * share * per_core_bandwidth * (1 - 0.5 * others)), 1e-12)
+        << threads << " threads, " << ranks << " ranks";
+    EXPECT_NEAR(model.op_time(arithmetic), 1e9 / (threads * share * vector * (1 - 0.2 * others)), 1e-9)
+        << threads << " threads, " << ranks << " ranks";
+  }
 }
 
 TEST_F(Mechanisms, RingStepLatencyIsTheMeanOfItsHopsAndTheCollectiveLatencyIsPaidOnce) {

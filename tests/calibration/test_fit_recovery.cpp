@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "calibration/compute_fit.hpp"
 #include "calibration/least_squares.hpp"
 #include "calibration/network_fit.hpp"
+#include "report/run_store.hpp"
 #include "sim/compute_cost.hpp"
 #include "strategy/cpu_threading.hpp"
 #include "strategy/collective_plan.hpp"
@@ -209,6 +212,11 @@ strategy::HardwareProfile true_cpu_profile() {
   truth.memory_efficiency = 1.0;
   truth.vector_efficiency = 0.12;
   truth.kernel_overhead_s = 3.5e-6;
+  truth.op_cost_scale.norm = 0.6;
+  truth.op_cost_scale.loss = 1.8;
+  truth.op_cost_scale.optimizer = 1.3;
+  truth.all_core_compute_efficiency = 0.85;
+  truth.all_core_memory_efficiency = 0.7;
   // Not fitted: the engine's own loop-splitting rule, which the fit writes as it is.
   truth.parallel_grain_flops = static_cast<double>(strategy::cpu_threading::kMinLoopWorkPerThread);
   truth.shared_cores = true;
@@ -258,6 +266,12 @@ void expect_recovered(const strategy::HardwareProfile& fitted, const strategy::H
   EXPECT_NEAR(fitted.memory_bandwidth_bytes_per_s * fitted.memory_efficiency,
               truth.memory_bandwidth_bytes_per_s * truth.memory_efficiency, 0.005 * truth.memory_bandwidth_bytes_per_s);
   EXPECT_NEAR(fitted.kernel_overhead_s, truth.kernel_overhead_s, 0.02 * truth.kernel_overhead_s);
+  EXPECT_NEAR(fitted.op_cost_scale.norm, truth.op_cost_scale.norm, 0.01 * truth.op_cost_scale.norm);
+  EXPECT_NEAR(fitted.op_cost_scale.loss, truth.op_cost_scale.loss, 0.01 * truth.op_cost_scale.loss);
+  EXPECT_NEAR(fitted.op_cost_scale.optimizer, truth.op_cost_scale.optimizer, 0.01 * truth.op_cost_scale.optimizer);
+  EXPECT_DOUBLE_EQ(fitted.op_cost_scale.embedding, 1.0);  // no embedding record: not fitted
+  EXPECT_NEAR(fitted.all_core_compute_efficiency, truth.all_core_compute_efficiency, 0.005);
+  EXPECT_NEAR(fitted.all_core_memory_efficiency, truth.all_core_memory_efficiency, 0.005);
   EXPECT_DOUBLE_EQ(fitted.parallel_grain_flops, truth.parallel_grain_flops);
 }
 
@@ -380,3 +394,35 @@ TEST(ProfileFit, RecoversAReductionSlowerThanTheLinksFromReducingAndCopyingColle
 }
 
 }  // namespace
+
+// Of repeated runs of one configuration the fit keeps the fastest (median step after the warm-up
+// steps); different configurations and runs without step times are all kept, in order.
+TEST(InSituRuns, TheFastestRunOfEachConfigurationIsKept) {
+  const auto path = std::filesystem::temp_directory_path() / ("tandem-fastest-" + std::to_string(::getpid()) + ".db");
+  std::filesystem::remove(path);
+  {
+    report::RunStore store = report::RunStore::open(path);
+    auto run = [&](const std::string& scenario, std::vector<double> steps) {
+      report::RunInfo info;
+      info.kind = report::RunKind::Training;
+      info.name = "r";
+      info.scenario_yaml = scenario;
+      const std::string id = store.begin_run(info);
+      std::vector<report::MetricPoint> points;
+      for (std::size_t i = 0; i < steps.size(); ++i) points.push_back({static_cast<std::int64_t>(i + 1), "step_time_s", steps[i]});
+      store.add_metrics(id, points);
+      return id;
+    };
+    // Steps 1 and 2 are warm-up (skipped): a's second run has the lower median after them even
+    // though its first steps are the slowest.
+    const std::string a1 = run("a", {1.0, 1.0, 0.30, 0.31, 0.29});
+    const std::string b1 = run("b", {0.5, 0.5, 0.50});
+    const std::string a2 = run("a", {9.0, 9.0, 0.20, 0.40, 0.21});
+    const std::string none = run("c", {});
+    const std::string a3 = run("a", {0.1, 0.1, 0.35, 0.36, 0.37});
+    const std::string b2 = run("b", {0.1, 0.1, 0.60});
+    EXPECT_EQ(calibration::fastest_run_per_configuration(store, {a1, b1, a2, none, a3, b2}, 2),
+              (std::vector<std::string>{a2, b1, none}));
+  }
+  std::filesystem::remove(path);
+}
