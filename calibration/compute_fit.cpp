@@ -82,6 +82,9 @@ struct ComputeUnknowns {
   std::vector<strategy::ComputeKind> scaled_kinds;
   // cpu.all_core_*_efficiency: fitted when records on one core and on all cores are both there.
   bool all_core = false;
+  // compute.attention_block_overhead: the cpu backend's attention kernel, when attention records
+  // are there.
+  bool attention_blocks = false;
 
   static double& scale_of(strategy::HardwareProfile& p, strategy::ComputeKind kind) {
     switch (kind) {
@@ -100,6 +103,7 @@ struct ComputeUnknowns {
       for (std::size_t i = 1; i <= tiles; ++i) x.push_back(logit(p.gemm.tiles[i].efficiency));
     }
     if (attention) x.push_back(logit(p.attention_efficiency));
+    if (attention_blocks) x.push_back(std::log(std::max(1e-6, p.attention_block_overhead_s)));
     if (memory) x.push_back(std::log(p.memory_bandwidth_bytes_per_s * p.memory_efficiency));
     if (vector) x.push_back(logit(std::min(0.9, p.vector_efficiency)));
     for (strategy::ComputeKind kind : scaled_kinds) x.push_back(std::log(p.op_cost_scale.of(kind)));
@@ -118,6 +122,7 @@ struct ComputeUnknowns {
       for (std::size_t t = 1; t <= tiles; ++t) p.gemm.tiles[t].efficiency = logistic(x[i++]);
     }
     if (attention) p.attention_efficiency = logistic(x[i++]);
+    if (attention_blocks) p.attention_block_overhead_s = std::exp(x[i++]);
     if (memory) {
       p.memory_bandwidth_bytes_per_s = std::exp(x[i++]);
       p.memory_efficiency = 1.0;
@@ -138,6 +143,7 @@ struct ComputeUnknowns {
       for (std::size_t t = 1; t <= tiles; ++t) n.push_back("gemm.tiles[" + std::to_string(t) + "].efficiency");
     }
     if (attention) n.push_back("compute.attention_efficiency");
+    if (attention_blocks) n.push_back("compute.attention_block_overhead");
     if (memory) n.push_back("memory.bandwidth (achieved, efficiency 1)");
     if (vector) n.push_back("compute.vector_efficiency");
     for (strategy::ComputeKind kind : scaled_kinds) n.push_back(std::string("compute.op_cost_scale.") + scale_key(kind));
@@ -155,6 +161,7 @@ double value_of(const std::string& name, const strategy::HardwareProfile& p) {
   if (name == "gemm.k_half") return p.gemm.k_half;
   if (name.starts_with("gemm.tiles[")) return p.gemm.tiles[static_cast<std::size_t>(std::stoi(name.substr(11)))].efficiency;
   if (name == "compute.attention_efficiency") return p.attention_efficiency;
+  if (name == "compute.attention_block_overhead") return p.attention_block_overhead_s;
   if (name.starts_with("memory.bandwidth")) return p.memory_bandwidth_bytes_per_s * p.memory_efficiency;
   if (name == "compute.kernel_overhead") return p.kernel_overhead_s;
   if (name == "compute.vector_efficiency") return p.vector_efficiency;
@@ -295,6 +302,7 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
       unknowns.vector = unknowns.vector || (streaming && r.op.flops > 0);
     }
     if (unknowns.matmul && profile.gemm.tiles.size() > 1) unknowns.tiles = profile.gemm.tiles.size() - 1;
+    unknowns.attention_blocks = unknowns.attention && profile.shared_cores && profile.backend == "cpu";
     const auto has_kind = [&](strategy::ComputeKind kind) {
       return std::any_of(compute.begin(), compute.end(), [&](const ComputeRecord& r) { return r.op.compute_kind == kind; });
     };

@@ -129,6 +129,24 @@ double ComputeCostModel::attention_time(const strategy::Op& op) const {
   const double d = static_cast<double>(std::max<std::int64_t>(1, op.k));
   const double batch = static_cast<double>(std::max<std::int64_t>(1, op.batch));
   const bool backward = op.code == OpCode::AttentionCoreBackward;
+  if (profile_.shared_cores && profile_.backend == "cpu" && q == keys) {
+    // The engine's CPU kernel (kernels/cpu/attention.cpp): causal self-attention in blocks of
+    // kAttentionQueryBlock query rows per (batch, head), each computing scores against the keys
+    // it can see, spread over the threads its loop rule gives it (work = B·H·T²·D).
+    namespace cpu = strategy::cpu_threading;
+    const auto T = static_cast<std::int64_t>(q);
+    const double blocks = batch * static_cast<double>((T + cpu::kAttentionQueryBlock - 1) / cpu::kAttentionQueryBlock);
+    const auto work = static_cast<std::int64_t>(batch * q * keys * d);
+    // Forward hands out one task per block, backward one per (batch, head).
+    const double tasks = backward ? batch : blocks;
+    const int threads =
+        threads_ > 1 ? std::max(1, std::min(cpu::loop_threads(threads_, work), static_cast<int>(std::min(tasks, 1e9))))
+                     : 1;
+    const double used = threads_ > 1 ? threads * per_thread_ : 1.0;
+    const double compute = op.flops * cpu::attention_scores_fraction(T) /
+                           (peak_flops_ * used * std::max(1e-6, profile_.attention_efficiency));
+    return compute + std::ceil(blocks / threads) * profile_.attention_block_overhead_s + profile_.kernel_overhead_s;
+  }
   if (profile_.attention_fused || q * keys * d * batch <= 0) {
     const double used = threads_ > 1 ? threads_for(op.flops) * per_thread_ : 1.0;
     const double compute = op.flops / (peak_flops_ * used * std::max(1e-6, profile_.attention_efficiency));

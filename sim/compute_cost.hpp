@@ -12,7 +12,9 @@
 //     fraction a large well-shaped GEMM reaches (NVIDIA's "Matrix Multiplication Background" user
 //     guide describes tile and wave quantization).
 //   Attention core: fused kernels (flash attention) run their FLOPs at attention_efficiency of
-//     peak, bounded by their input/output bytes. Unfused kernels (Megatron-LM 2021-22: baddbmm
+//     peak, bounded by their input/output bytes. The cpu backend's kernel computes causal
+//     scores block by block (strategy/cpu_threading.hpp: the FLOPs it skips, the threads its
+//     loop rule gives it) and pays compute.attention_block_overhead per block. Unfused kernels (Megatron-LM 2021-22: baddbmm
 //     Q·Kᵀ, fused scale-mask-softmax, dropout, bmm with V) are the batched GEMMs through the GEMM
 //     model plus the softmax/dropout kernels streaming the s x s score matrix through memory:
 //     forward reads+writes it in softmax (2 elements) and, with dropout, reads it, writes it and

@@ -33,7 +33,7 @@ const std::set<std::string>& allowed_keys() {
       "name", "description", "backend", "sources",
       "memory", "memory.capacity", "memory.bandwidth", "memory.efficiency",
       "compute", "compute.fp32", "compute.bf16", "compute.fp8", "compute.attention_efficiency",
-      "compute.kernel_overhead", "compute.attention_kernel", "compute.vector_efficiency",
+      "compute.kernel_overhead", "compute.attention_kernel", "compute.attention_block_overhead", "compute.vector_efficiency",
       "compute.op_cost_scale", "compute.op_cost_scale.norm", "compute.op_cost_scale.embedding",
       "compute.op_cost_scale.loss", "compute.op_cost_scale.optimizer",
       "gemm", "gemm.peak_efficiency", "gemm.compute_units", "gemm.k_half", "gemm.tiles",
@@ -168,6 +168,7 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("compute.fp8", profile.peak_flops_fp8, parse_flop_rate, false);
   reader.read("compute.attention_efficiency", profile.attention_efficiency, parse_number, false);
   reader.read("compute.kernel_overhead", profile.kernel_overhead_s, parse_duration, false);
+  reader.read("compute.attention_block_overhead", profile.attention_block_overhead_s, parse_duration, false);
   reader.read("compute.vector_efficiency", profile.vector_efficiency, parse_number, false);
   for (auto [key, scale] : {std::pair{"norm", &profile.op_cost_scale.norm}, {"embedding", &profile.op_cost_scale.embedding},
                             {"loss", &profile.op_cost_scale.loss}, {"optimizer", &profile.op_cost_scale.optimizer}}) {
@@ -299,6 +300,8 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
       << YAML::Key << "attention_efficiency" << YAML::Value << number(p.attention_efficiency)
       << YAML::Key << "kernel_overhead" << YAML::Value << duration_to_scenario_text(p.kernel_overhead_s)
       << YAML::Key << "attention_kernel" << YAML::Value << (p.attention_fused ? "fused" : "unfused");
+  if (p.attention_block_overhead_s > 0)
+    out << YAML::Key << "attention_block_overhead" << YAML::Value << duration_to_scenario_text(p.attention_block_overhead_s);
   if (p.vector_efficiency != 1.0) out << YAML::Key << "vector_efficiency" << YAML::Value << number(p.vector_efficiency);
   if (!p.op_cost_scale.is_identity())
     out << YAML::Key << "op_cost_scale" << YAML::Value << YAML::Flow << YAML::BeginMap

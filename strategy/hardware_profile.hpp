@@ -66,6 +66,9 @@ struct HardwareProfile {
   // s x s score matrix through memory).
   bool attention_fused = true;
   double kernel_overhead_s = 0;       // fixed cost per launched op
+  // cpu backend: fixed cost of one block of the attention kernel (one (batch, head) and up to
+  // cpu_threading::kAttentionQueryBlock query rows: its small GEMMs, softmax rows and scratch).
+  double attention_block_overhead_s = 0;
   // Achieved fraction of peak_flops_fp32 for the arithmetic of non-GEMM ops (element-wise,
   // norms, softmax/cross-entropy, optimizer) as the program counts their FLOPs: exp, tanh and
   // divisions cost more than one FLOP's time, and GPUs run them on the vector units, not the

@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/detail/eigen_views.hpp"
 #include "kernels/cpu/detail/index_order.hpp"
+#include "strategy/cpu_threading.hpp"
 
 namespace tandem::kernels::cpu {
 namespace {
@@ -16,7 +17,8 @@ using detail::AlignedScratch;
 using detail::ConstStridedMatrixView;
 using detail::StridedMatrixView;
 
-constexpr int kRowBlock = 64;  // query rows per score block: 64 × T scores stay in L2
+// Query rows per score block: 64 × T scores stay in L2 (shared with the twin's cost model).
+constexpr int kRowBlock = strategy::cpu_threading::kAttentionQueryBlock;
 
 // Score scratch (kRowBlock rows of up to T keys) in the kernel's own cache-line aligned memory,
 // each row padded to whole cache lines: every row then starts aligned, so where Eigen's exp and

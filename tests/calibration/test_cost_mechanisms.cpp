@@ -15,6 +15,7 @@
 #include "sim/compute_cost.hpp"
 #include "sim/simulation.hpp"
 #include "strategy/collective_plan.hpp"
+#include "strategy/cpu_threading.hpp"
 #include "strategy/hardware_profile.hpp"
 #include "strategy/scenario.hpp"
 
@@ -114,6 +115,41 @@ TEST_F(Mechanisms, NonGemmOpsTakeTheirKindsCostScaleOfTheRoofline) {
   EXPECT_NEAR(model.op_time(op), 3.0 * 4e6 / bandwidth + 2e-6, 1e-12);
   op.compute_kind = strategy::ComputeKind::Optimizer;  // default 1
   EXPECT_NEAR(model.op_time(op), 4e6 / bandwidth + 2e-6, 1e-12);
+}
+
+TEST_F(Mechanisms, CpuAttentionComputesCausalScoresBlockByBlockAndPaysPerBlock) {
+  namespace cpu = strategy::cpu_threading;
+  // Blocks of 64 query rows, each against the keys it can see.
+  EXPECT_DOUBLE_EQ(cpu::attention_scores_fraction(64), 1.0);
+  EXPECT_DOUBLE_EQ(cpu::attention_scores_fraction(32), 1.0);
+  EXPECT_DOUBLE_EQ(cpu::attention_scores_fraction(128), (64.0 * 64 + 64.0 * 128) / (128.0 * 128));
+  EXPECT_DOUBLE_EQ(cpu::attention_scores_fraction(100), (64.0 * 64 + 36.0 * 100) / (100.0 * 100));
+  EXPECT_NEAR(cpu::attention_scores_fraction(1024), 0.53125, 1e-12);
+
+  strategy::HardwareProfile p = strategy::load_hardware_profile("cpu", ".");
+  p.kernel_overhead_s = 1e-6;
+  p.attention_efficiency = 0.4;
+  p.attention_block_overhead_s = 3e-6;
+  p.parallel_grain_flops = static_cast<double>(cpu::kMinLoopWorkPerThread);
+  strategy::Op op;
+  op.type = strategy::OpType::Compute;
+  op.compute_kind = strategy::ComputeKind::Attention;
+  op.code = strategy::OpCode::AttentionCoreForward;
+  op.m = op.n = 128;
+  op.k = 32;
+  op.batch = 6;  // micro-batch x heads
+  op.flops = 4.0 * 6 * 128 * 128 * 32;
+  const double fraction = cpu::attention_scores_fraction(128);
+  // One thread: every block in turn.
+  const sim::ComputeCostModel one(p, strategy::Precision::Fp32, 1, 1);
+  EXPECT_NEAR(one.op_time(op), op.flops * fraction / (p.peak_flops_fp32 * 0.4) + 12 * 3e-6 + 1e-6, 1e-12);
+  // Two threads: the work (B·H·T²·D = 3.1M) passes the loop rule's 2 x 1M, the 12 blocks split 6/6.
+  const sim::ComputeCostModel two(p, strategy::Precision::Fp32, 2, 1);
+  EXPECT_NEAR(two.op_time(op), op.flops * fraction / (2 * p.peak_flops_fp32 * 0.4) + 6 * 3e-6 + 1e-6, 1e-12);
+  // Below the loop rule's threshold (B·H·T²·D < 2M) the kernel stays on one thread.
+  op.batch = 2;
+  op.flops = 4.0 * 2 * 128 * 128 * 32;
+  EXPECT_NEAR(two.op_time(op), op.flops * fraction / (p.peak_flops_fp32 * 0.4) + 4 * 3e-6 + 1e-6, 1e-12);
 }
 
 TEST_F(Mechanisms, EachCoreSlowsDownAsTheOtherCoresGetBusy) {

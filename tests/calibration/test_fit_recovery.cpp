@@ -212,6 +212,7 @@ strategy::HardwareProfile true_cpu_profile() {
   truth.memory_efficiency = 1.0;
   truth.vector_efficiency = 0.12;
   truth.kernel_overhead_s = 3.5e-6;
+  truth.attention_block_overhead_s = 2.5e-6;
   truth.op_cost_scale.norm = 0.6;
   truth.op_cost_scale.loss = 1.8;
   truth.op_cost_scale.optimizer = 1.3;
@@ -238,6 +239,12 @@ std::vector<std::pair<strategy::Op, int>> synthetic_ops() {
       attention.k = 32;
       attention.batch = static_cast<std::int64_t>(16 * scale);
       ops.push_back({attention, threads});
+      // A longer sequence: two query blocks per (batch, head), a quarter of the scores skipped
+      // (the kernel's causal blocking), so FLOPs and blocks are no longer proportional.
+      strategy::Op longer = attention;
+      longer.m = longer.n = 128;
+      longer.flops = 4.0 * static_cast<double>(attention.batch) * 128 * 128 * 32;
+      ops.push_back({longer, threads});
       // Element-wise: memory-bound (residual) and arithmetic-bound (an activation), norms, the
       // optimizer, from tiny to large.
       ops.push_back({streaming(ComputeKind::Elementwise, OpCode::AttentionResidualForward, 3e4 * scale, 4e5 * scale), threads});
@@ -266,6 +273,7 @@ void expect_recovered(const strategy::HardwareProfile& fitted, const strategy::H
   EXPECT_NEAR(fitted.memory_bandwidth_bytes_per_s * fitted.memory_efficiency,
               truth.memory_bandwidth_bytes_per_s * truth.memory_efficiency, 0.005 * truth.memory_bandwidth_bytes_per_s);
   EXPECT_NEAR(fitted.kernel_overhead_s, truth.kernel_overhead_s, 0.02 * truth.kernel_overhead_s);
+  EXPECT_NEAR(fitted.attention_block_overhead_s, truth.attention_block_overhead_s, 0.02 * truth.attention_block_overhead_s);
   EXPECT_NEAR(fitted.op_cost_scale.norm, truth.op_cost_scale.norm, 0.01 * truth.op_cost_scale.norm);
   EXPECT_NEAR(fitted.op_cost_scale.loss, truth.op_cost_scale.loss, 0.01 * truth.op_cost_scale.loss);
   EXPECT_NEAR(fitted.op_cost_scale.optimizer, truth.op_cost_scale.optimizer, 0.01 * truth.op_cost_scale.optimizer);
