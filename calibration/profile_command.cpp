@@ -132,7 +132,7 @@ std::vector<std::string> run_calibration_set(const std::vector<CalibrationRun>& 
                         << "cluster: {gpu: cpu, nodes: 1, gpus_per_node: 1, threads_per_rank: " << run.threads << "}\n"
                         << "strategy: {tp: 1, pp: 1, dp: 1, micro_batch: " << run.micro_batch
                         << ", global_batch: " << run.micro_batch << ", precision: fp32, optimizer: adamw}\n"
-                        << "training: {steps: 8, lr: 1e-3, warmup_steps: 1, seed: 3, data: synthetic, eval_every: 0, "
+                        << "training: {steps: 20, lr: 1e-3, warmup_steps: 1, seed: 3, data: synthetic, eval_every: 0, "
                            "eval_batches: 1, checkpoint_every: 0}\n";
     ProcessResult result;
     try {
