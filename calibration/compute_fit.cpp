@@ -57,16 +57,10 @@ std::optional<strategy::CollectiveKind> collective_of(const std::string& op) {
   return std::nullopt;
 }
 
-// The non-GEMM kinds with their own compute.op_cost_scale, and their profile keys.
-constexpr strategy::ComputeKind kScalableKinds[] = {strategy::ComputeKind::Norm, strategy::ComputeKind::Embedding,
-                                                    strategy::ComputeKind::Loss, strategy::ComputeKind::Optimizer};
-const char* scale_key(strategy::ComputeKind kind) {
-  switch (kind) {
-    case strategy::ComputeKind::Norm: return "norm";
-    case strategy::ComputeKind::Embedding: return "embedding";
-    case strategy::ComputeKind::Loss: return "loss";
-    default: return "optimizer";
-  }
+std::string scale_parameter(strategy::ComputeKind kind) {
+  for (const auto& [scaled, key] : strategy::HardwareProfile::OpCostScale::scaled_kinds())
+    if (scaled == kind) return "compute.op_cost_scale." + key;
+  return "";
 }
 
 // The unknowns of the compute fit and how they map onto a profile.
@@ -85,15 +79,6 @@ struct ComputeUnknowns {
   // compute.attention_block_overhead: the cpu backend's attention kernel, when attention records
   // are there.
   bool attention_blocks = false;
-
-  static double& scale_of(strategy::HardwareProfile& p, strategy::ComputeKind kind) {
-    switch (kind) {
-      case strategy::ComputeKind::Norm: return p.op_cost_scale.norm;
-      case strategy::ComputeKind::Embedding: return p.op_cost_scale.embedding;
-      case strategy::ComputeKind::Loss: return p.op_cost_scale.loss;
-      default: return p.op_cost_scale.optimizer;
-    }
-  }
 
   Eigen::VectorXd start(const strategy::HardwareProfile& p) const {
     std::vector<double> x;
@@ -128,7 +113,7 @@ struct ComputeUnknowns {
       p.memory_efficiency = 1.0;
     }
     if (vector) p.vector_efficiency = logistic(x[i++]);
-    for (strategy::ComputeKind kind : scaled_kinds) scale_of(p, kind) = std::clamp(std::exp(x[i++]), 0.02, 50.0);
+    for (strategy::ComputeKind kind : scaled_kinds) p.op_cost_scale.of(kind) = std::clamp(std::exp(x[i++]), 0.02, 50.0);
     if (all_core) {
       p.all_core_compute_efficiency = logistic(x[i++]);
       p.all_core_memory_efficiency = logistic(x[i++]);
@@ -146,7 +131,7 @@ struct ComputeUnknowns {
     if (attention_blocks) n.push_back("compute.attention_block_overhead");
     if (memory) n.push_back("memory.bandwidth (achieved, efficiency 1)");
     if (vector) n.push_back("compute.vector_efficiency");
-    for (strategy::ComputeKind kind : scaled_kinds) n.push_back(std::string("compute.op_cost_scale.") + scale_key(kind));
+    for (strategy::ComputeKind kind : scaled_kinds) n.push_back(scale_parameter(kind));
     if (all_core) {
       n.push_back("cpu.all_core_compute_efficiency");
       n.push_back("cpu.all_core_memory_efficiency");
@@ -167,8 +152,8 @@ double value_of(const std::string& name, const strategy::HardwareProfile& p) {
   if (name == "compute.vector_efficiency") return p.vector_efficiency;
   if (name == "cpu.all_core_compute_efficiency") return p.all_core_compute_efficiency;
   if (name == "cpu.all_core_memory_efficiency") return p.all_core_memory_efficiency;
-  for (strategy::ComputeKind kind : kScalableKinds)
-    if (name == std::string("compute.op_cost_scale.") + scale_key(kind)) return p.op_cost_scale.of(kind);
+  for (const auto& [kind, key] : strategy::HardwareProfile::OpCostScale::scaled_kinds())
+    if (name == scale_parameter(kind)) return p.op_cost_scale.of(kind);
   return 0;
 }
 
@@ -316,7 +301,7 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
       unknowns.all_core = one_core && all_cores;
     }
     if (has_kind(strategy::ComputeKind::Elementwise))
-      for (strategy::ComputeKind kind : kScalableKinds)
+      for (const auto& [kind, key] : strategy::HardwareProfile::OpCostScale::scaled_kinds())
         if (has_kind(kind)) unknowns.scaled_kinds.push_back(kind);
     // Weights: a step's time is mostly its long ops, so each record's log error counts with
     // sqrt(its time / the median time), clipped to [0.3, 3].

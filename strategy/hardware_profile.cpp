@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include <yaml-cpp/yaml.h>
 
@@ -14,14 +15,27 @@
 
 namespace tandem::strategy {
 
-double HardwareProfile::OpCostScale::of(ComputeKind kind) const {
+double& HardwareProfile::OpCostScale::of(ComputeKind kind) {
   switch (kind) {
     case ComputeKind::Norm: return norm;
     case ComputeKind::Embedding: return embedding;
     case ComputeKind::Loss: return loss;
     case ComputeKind::Optimizer: return optimizer;
-    default: return 1.0;
+    default: throw std::invalid_argument("compute.op_cost_scale: element-wise, GEMM and attention ops have no scale");
   }
+}
+
+double HardwareProfile::OpCostScale::of(ComputeKind kind) const {
+  for (const auto& [scaled, key] : scaled_kinds())
+    if (scaled == kind) return const_cast<OpCostScale*>(this)->of(kind);
+  return 1.0;
+}
+
+const std::vector<std::pair<ComputeKind, std::string>>& HardwareProfile::OpCostScale::scaled_kinds() {
+  static const std::vector<std::pair<ComputeKind, std::string>> kinds{
+      {ComputeKind::Norm, "norm"}, {ComputeKind::Embedding, "embedding"}, {ComputeKind::Loss, "loss"},
+      {ComputeKind::Optimizer, "optimizer"}};
+  return kinds;
 }
 
 namespace {
@@ -170,12 +184,12 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("compute.kernel_overhead", profile.kernel_overhead_s, parse_duration, false);
   reader.read("compute.attention_block_overhead", profile.attention_block_overhead_s, parse_duration, false);
   reader.read("compute.vector_efficiency", profile.vector_efficiency, parse_number, false);
-  for (auto [key, scale] : {std::pair{"norm", &profile.op_cost_scale.norm}, {"embedding", &profile.op_cost_scale.embedding},
-                            {"loss", &profile.op_cost_scale.loss}, {"optimizer", &profile.op_cost_scale.optimizer}}) {
-    const std::string name = std::string("compute.op_cost_scale.") + key;
-    reader.read(name, *scale, parse_number, false);
-    if (!(*scale > 0))
-      errors.push_back({field + " (profile key " + name + ")", std::to_string(*scale), "a multiplier > 0 (1: the roofline)"});
+  for (const auto& [kind, key] : HardwareProfile::OpCostScale::scaled_kinds()) {
+    const std::string name = "compute.op_cost_scale." + key;
+    double& scale = profile.op_cost_scale.of(kind);
+    reader.read(name, scale, parse_number, false);
+    if (!(scale > 0))
+      errors.push_back({field + " (profile key " + name + ")", std::to_string(scale), "a multiplier > 0 (1: the roofline)"});
   }
   if (const YAML::Node kernel = reader.at("compute.attention_kernel"); kernel) {
     const std::string text = kernel.IsScalar() ? kernel.Scalar() : "";
@@ -303,12 +317,12 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
   if (p.attention_block_overhead_s > 0)
     out << YAML::Key << "attention_block_overhead" << YAML::Value << duration_to_scenario_text(p.attention_block_overhead_s);
   if (p.vector_efficiency != 1.0) out << YAML::Key << "vector_efficiency" << YAML::Value << number(p.vector_efficiency);
-  if (!p.op_cost_scale.is_identity())
-    out << YAML::Key << "op_cost_scale" << YAML::Value << YAML::Flow << YAML::BeginMap
-        << YAML::Key << "norm" << YAML::Value << number(p.op_cost_scale.norm)
-        << YAML::Key << "embedding" << YAML::Value << number(p.op_cost_scale.embedding)
-        << YAML::Key << "loss" << YAML::Value << number(p.op_cost_scale.loss)
-        << YAML::Key << "optimizer" << YAML::Value << number(p.op_cost_scale.optimizer) << YAML::EndMap;
+  if (!p.op_cost_scale.is_identity()) {
+    out << YAML::Key << "op_cost_scale" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    for (const auto& [kind, key] : HardwareProfile::OpCostScale::scaled_kinds())
+      out << YAML::Key << key << YAML::Value << number(p.op_cost_scale.of(kind));
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
   out << YAML::Key << "gemm" << YAML::Value << YAML::BeginMap
       << YAML::Key << "peak_efficiency" << YAML::Value << number(p.gemm.peak_efficiency)

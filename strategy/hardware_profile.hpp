@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tandem::strategy {
@@ -84,7 +85,10 @@ struct HardwareProfile {
     double loss = 1.0;
     double optimizer = 1.0;
     double of(ComputeKind kind) const;  // 1 for element-wise, GEMM and attention ops
+    double& of(ComputeKind kind);       // only for the kinds of scaled_kinds()
     bool is_identity() const { return norm == 1.0 && embedding == 1.0 && loss == 1.0 && optimizer == 1.0; }
+    // The kinds that have a scale, with their key under compute.op_cost_scale ("norm", ...).
+    static const std::vector<std::pair<ComputeKind, std::string>>& scaled_kinds();
   };
   OpCostScale op_cost_scale;
   GemmModel gemm;
