@@ -85,7 +85,8 @@ struct ComputeUnknowns {
     if (matmul) {
       x.push_back(logit(p.gemm.peak_efficiency));
       x.push_back(std::log(std::max(1.0, p.gemm.k_half)));
-      for (std::size_t i = 1; i <= tiles; ++i) x.push_back(logit(p.gemm.tiles[i].efficiency));
+      // Efficiencies start at most 0.9: near 1 the logistic is flat and the solver cannot move them.
+      for (std::size_t i = 1; i <= tiles; ++i) x.push_back(logit(std::min(0.9, p.gemm.tiles[i].efficiency)));
     }
     if (attention) x.push_back(logit(p.attention_efficiency));
     if (attention_blocks) x.push_back(std::log(std::max(1e-6, p.attention_block_overhead_s)));
