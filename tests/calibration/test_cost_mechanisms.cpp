@@ -99,6 +99,7 @@ TEST_F(Mechanisms, ProfileKeysRoundTrip) {
 TEST_F(Mechanisms, NonGemmOpsTakeTheirKindsCostScaleOfTheRoofline) {
   strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
   cpu.kernel_overhead_s = 2e-6;
+  cpu.op_cost_scale = {};  // every kind at 1, then two set
   cpu.op_cost_scale.norm = 0.5;
   cpu.op_cost_scale.loss = 3.0;
   const sim::ComputeCostModel model(cpu, strategy::Precision::Fp32, 1, 1);
@@ -130,6 +131,7 @@ TEST_F(Mechanisms, CpuAttentionComputesCausalScoresBlockByBlockAndPaysPerBlock) 
   p.kernel_overhead_s = 1e-6;
   p.attention_efficiency = 0.4;
   p.attention_block_overhead_s = 3e-6;
+  p.all_core_compute_efficiency = 1.0;  // two threads: twice one core's rate
   p.parallel_grain_flops = static_cast<double>(cpu::kMinLoopWorkPerThread);
   strategy::Op op;
   op.type = strategy::OpType::Compute;
@@ -355,6 +357,8 @@ TEST_F(Mechanisms, SmallOpsRunOnFewerThreadsBelowTheParallelGrain) {
   cpu.kernel_overhead_s = 0;
   cpu.cores = 4;
   cpu.parallel_grain_flops = 1e6;
+  cpu.all_core_compute_efficiency = cpu.all_core_memory_efficiency = 1.0;  // cores scale perfectly here
+  cpu.vector_efficiency = 1.0;  // arithmetic at the fp32 peak
   const sim::ComputeCostModel two_threads(cpu, strategy::Precision::Fp32, 2, 1);
   const double per_core = cpu.memory_bandwidth_bytes_per_s * cpu.memory_efficiency;
   strategy::Op op;

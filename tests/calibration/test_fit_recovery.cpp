@@ -277,7 +277,8 @@ void expect_recovered(const strategy::HardwareProfile& fitted, const strategy::H
   EXPECT_NEAR(fitted.op_cost_scale.norm, truth.op_cost_scale.norm, 0.01 * truth.op_cost_scale.norm);
   EXPECT_NEAR(fitted.op_cost_scale.loss, truth.op_cost_scale.loss, 0.01 * truth.op_cost_scale.loss);
   EXPECT_NEAR(fitted.op_cost_scale.optimizer, truth.op_cost_scale.optimizer, 0.01 * truth.op_cost_scale.optimizer);
-  EXPECT_DOUBLE_EQ(fitted.op_cost_scale.embedding, 1.0);  // no embedding record: not fitted
+  // No embedding record: not fitted, the base's (the built-in profile's) value stays.
+  EXPECT_DOUBLE_EQ(fitted.op_cost_scale.embedding, strategy::load_hardware_profile("cpu", ".").op_cost_scale.embedding);
   EXPECT_NEAR(fitted.all_core_compute_efficiency, truth.all_core_compute_efficiency, 0.005);
   EXPECT_NEAR(fitted.all_core_memory_efficiency, truth.all_core_memory_efficiency, 0.005);
   EXPECT_DOUBLE_EQ(fitted.parallel_grain_flops, truth.parallel_grain_flops);

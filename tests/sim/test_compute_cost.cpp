@@ -128,6 +128,8 @@ TEST(ComputeCost, CpuRanksShareTheMachinesCores) {
   auto profile = strategy::load_hardware_profile("cpu", ".");
   ASSERT_TRUE(profile.shared_cores);
   profile.cores = 4;
+  // Only the share here: the all-core slowdown has its own test (calibration/test_cost_mechanisms).
+  profile.all_core_compute_efficiency = profile.all_core_memory_efficiency = 1.0;
   const sim::ComputeCostModel alone(profile, strategy::Precision::Fp32, 2, 1);
   const sim::ComputeCostModel shared(profile, strategy::Precision::Fp32, 2, 4);  // 8 threads on 4 cores
   EXPECT_DOUBLE_EQ(alone.peak_flops(), 2 * profile.peak_flops_fp32);
@@ -142,6 +144,7 @@ TEST(ComputeCost, CpuGemmLastsAsLongAsItsLargestThreadBlock) {
   // under 4 MFLOP or with fewer than 2 x 64 columns is not split at all.
   auto profile = strategy::load_hardware_profile("cpu", ".");
   profile.cores = 2;
+  profile.all_core_compute_efficiency = 1.0;  // the split alone: both cores at one core's rate
   const sim::ComputeCostModel two(profile, strategy::Precision::Fp32, 2, 1);
   const sim::ComputeCostModel one(profile, strategy::Precision::Fp32, 1, 1);
   const double bytes = 1;  // compute bound
