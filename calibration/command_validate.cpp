@@ -182,6 +182,11 @@ int run_validate(const ValidateArguments& arguments, const CommonOptions& common
   }
   std::printf("\nmean absolute error of the step time: %.1f%% against the fastest run (%.1f%% against the median run)",
               report.mape, report.median_run_mape);
+  const auto measured = std::count_if(report.runs.begin(), report.runs.end(), [](const ValidationRun& r) { return r.ok; });
+  const auto within = std::count_if(report.runs.begin(), report.runs.end(),
+                                    [](const ValidationRun& r) { return r.ok && r.within_spread(); });
+  std::printf("\n%ld of %ld configurations' errors are within their spread (noise cannot tell them from 0)",
+              static_cast<long>(within), static_cast<long>(measured));
   if (std::any_of(report.runs.begin(), report.runs.end(), [](const ValidationRun& r) { return r.config.oversubscribed; }))
     std::printf("  (oversubscribed configurations, separately: %.1f%%)", report.oversubscribed_mape);
   std::printf("\nload average %.2f before, %.2f after (%d cores); measured = the fastest run's median step (a shared "

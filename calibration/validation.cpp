@@ -347,6 +347,7 @@ nlohmann::json validation_to_json(const ValidationReport& report) {
                      {"median_run_s", r.median_run_s},
                      {"median_run_error_percent", r.median_run_error_percent()},
                      {"spread_percent", r.spread_percent},
+                     {"within_spread", r.within_spread()},
                      {"spread_kind", r.spread_kind},
                      {"run_medians_s", r.run_medians_s},
                      {"run_ids", r.run_ids},

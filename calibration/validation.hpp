@@ -19,6 +19,7 @@
 // Training runs of the matrix are named "validate-<config>" in the run store; `tandem-calibrate
 // fit` never uses runs with that prefix, so the held-out matrix stays held out.
 
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -90,6 +91,8 @@ struct ValidationRun {
   std::vector<std::string> run_ids;
   std::vector<OpError> worst_ops;
   double error_percent() const { return measured_s > 0 ? 100 * (predicted_s - measured_s) / measured_s : 0; }
+  // The error is no larger than the measurement's own spread: noise cannot tell it from zero.
+  bool within_spread() const { return std::abs(error_percent()) <= spread_percent; }
   double median_run_error_percent() const {
     return median_run_s > 0 ? 100 * (predicted_s - median_run_s) / median_run_s : 0;
   }

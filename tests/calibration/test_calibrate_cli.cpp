@@ -193,6 +193,11 @@ TEST_F(CalibrateCli, ValidateQuickRunsTheMatrixAndReportsErrorsSpreadsAndWorstOp
     ASSERT_EQ(medians.size(), 2u) << r.dump();
     EXPECT_DOUBLE_EQ(r["measured_s"].get<double>(), std::min(medians[0], medians[1]));
     EXPECT_DOUBLE_EQ(r["median_run_s"].get<double>(), 0.5 * (medians[0] + medians[1]));
+    // Spread: the runs' range over the fastest; within it when the error is no larger.
+    const double fastest = std::min(medians[0], medians[1]);
+    EXPECT_NEAR(r["spread_percent"].get<double>(), 100 * std::abs(medians[0] - medians[1]) / fastest, 1e-9);
+    EXPECT_EQ(r["within_spread"].get<bool>(),
+              std::abs(r["error_percent"].get<double>()) <= r["spread_percent"].get<double>());
   }
   // The matrix's training runs and the validation itself are in the store, and fit leaves the
   // held-out runs alone.
