@@ -29,6 +29,12 @@ double logit(double p) {
 }
 double logistic(double x) { return 1 / (1 + std::exp(-x)); }
 
+double median_of(std::vector<double>& v) {  // sorts v
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 struct ComputeRecord {
   strategy::Op op;
   int threads = 1;
@@ -466,9 +472,7 @@ std::vector<std::string> fastest_run_per_configuration(const report::RunStore& s
       kept_median_s.push_back(std::numeric_limits<double>::infinity());
       continue;
     }
-    std::sort(steps.begin(), steps.end());
-    const std::size_t n = steps.size();
-    const double median_step = n % 2 == 1 ? steps[n / 2] : 0.5 * (steps[n / 2 - 1] + steps[n / 2]);
+    const double median_step = median_of(steps);
     const auto [it, first_run] = slot.emplace(store.load_run(id).info.scenario_yaml, kept.size());
     if (first_run) {
       kept.push_back(id);
@@ -491,11 +495,6 @@ std::vector<InSituOp> in_situ_ops(const report::RunStore& store, const std::vect
     int threads, ranks;
     auto tie() const { return std::tie(code, m, n, k, batch, flops, bytes, threads, ranks); }
     bool operator<(const Key& other) const { return tie() < other.tie(); }
-  };
-  auto median = [](std::vector<double>& v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
   };
   std::vector<InSituOp> result;
   for (const std::string& id : run_ids) {
@@ -561,7 +560,7 @@ std::vector<InSituOp> in_situ_ops(const report::RunStore& store, const std::vect
       const strategy::Op& op = ops[where.second];
       if (op.type != strategy::OpType::Compute) continue;
       const Key key{op.code, op.m, op.n, op.k, op.batch, op.flops, op.bytes, threads, ranks};
-      grouped[key].push_back(median(durations));
+      grouped[key].push_back(median_of(durations));
       op_of.emplace(key, op);
     }
     for (auto& [key, medians] : grouped) {
@@ -570,7 +569,7 @@ std::vector<InSituOp> in_situ_ops(const report::RunStore& store, const std::vect
       o.threads = threads;
       o.ranks = ranks;
       o.samples = medians.size();
-      o.measured_s = median(medians);
+      o.measured_s = median_of(medians);
       o.run_id = id;
       result.push_back(std::move(o));
     }
