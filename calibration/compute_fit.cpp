@@ -418,12 +418,14 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
     NetworkFitOptions network_options;
     network_options.min_size_bytes = 0;
     network_options.verbose = options.verbose;
+    network_options.fit_collective_cost_scales = true;
     const NetworkFitResult network = fit_network(communication, network_base, network_options);
     profile.intra_node.bandwidth_bytes_per_s =
         network_base.intra_node.bandwidth_bytes_per_s * network.fitted.nvlink_efficiency;
     profile.intra_node.latency_s = network.fitted.nvlink_latency_s;
     profile.collective_latency_s = network.fitted.collective_latency_s;
     profile.reduction_bandwidth_bytes_per_s = network.fitted.reduction_bandwidth;
+    profile.collective_cost_scale = network.fitted.collective_cost_scale;
     profile.collective_efficiency = 1.0;
     result.parameters.push_back({"node.intra_node.bandwidth (achieved, collective_efficiency 1)", raw_before,
                                  profile.intra_node.bandwidth_bytes_per_s, std::numeric_limits<double>::quiet_NaN()});
@@ -435,6 +437,10 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
       result.parameters.push_back({"node.reduction_bandwidth (the pace of the ranks' reductions)",
                                    base.reduction_bandwidth_bytes_per_s, profile.reduction_bandwidth_bytes_per_s,
                                    std::numeric_limits<double>::quiet_NaN()});
+    for (const auto& [kind, key] : strategy::HardwareProfile::CollectiveCostScale::scaled_kinds())
+      if (profile.collective_cost_scale.of(kind) != base.collective_cost_scale.of(kind))
+        result.parameters.push_back({"node.collective_cost_scale." + key, base.collective_cost_scale.of(kind),
+                                     profile.collective_cost_scale.of(kind), std::numeric_limits<double>::quiet_NaN()});
     std::vector<NcclPoint> after = communication;
     predict(after, profile, PredictionEngine::Analytic);
     auto to_residual = [](const NcclPoint& p) {

@@ -83,6 +83,7 @@ NetworkParameters NetworkParameters::of(const strategy::HardwareProfile& profile
   p.ll_tree_bandwidth = profile.ll_tree_bandwidth_bytes_per_s;
   p.ll_latency_saving_s = profile.ll_latency_saving_s;
   p.p2p_bandwidth = profile.p2p_bandwidth_bytes_per_s;
+  p.collective_cost_scale = profile.collective_cost_scale;
   return p;
 }
 
@@ -97,6 +98,7 @@ void NetworkParameters::apply_to(strategy::HardwareProfile& profile) const {
   profile.ll_tree_bandwidth_bytes_per_s = ll_tree_bandwidth;
   profile.ll_latency_saving_s = ll_latency_saving_s;
   profile.p2p_bandwidth_bytes_per_s = p2p_bandwidth;
+  profile.collective_cost_scale = collective_cost_scale;
 }
 
 strategy::Scenario collective_scenario(const strategy::HardwareProfile& profile, int nodes, int gpus_per_node,
@@ -291,7 +293,8 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
   struct Unknown {
     int which;  // 0 nvlink efficiency, 1 nvlink latency, 2 nic efficiency, 3 nic latency, 4 collective latency,
                 // 5 tree bandwidth, 6 reduction bandwidth, 7 low-latency tree bandwidth, 8 its latency saving,
-                // 9 point-to-point bandwidth between nodes
+                // 9 point-to-point bandwidth between nodes, 10 + k: collective_cost_scale of the
+                // k-th of CollectiveCostScale::scaled_kinds()
   };
   std::vector<Unknown> unknowns;
   if (any_intra) unknowns.push_back({0}), unknowns.push_back({1});
@@ -300,6 +303,24 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
   if (any_tree) unknowns.push_back({5});
   if (fit_reduction) unknowns.push_back({6});
   if (fit_p2p) unknowns.push_back({9});
+  // A kind's pace against send/recv: seen when both were measured.
+  const auto& scaled_kinds = strategy::HardwareProfile::CollectiveCostScale::scaled_kinds();
+  const bool any_send_recv =
+      std::any_of(points.begin(), points.end(), [](const NcclPoint& p) { return p.kind == CollectiveKind::SendRecv; });
+  if (options.fit_collective_cost_scales && any_send_recv)
+    for (std::size_t k = 0; k < scaled_kinds.size(); ++k)
+      if (std::any_of(points.begin(), points.end(), [&](const NcclPoint& p) { return p.kind == scaled_kinds[k].first; }))
+        unknowns.push_back({10 + static_cast<int>(k)});
+  auto scale_of = [&](NetworkParameters& p, int which) -> double& {
+    return p.collective_cost_scale.of(scaled_kinds[static_cast<std::size_t>(which - 10)].first);
+  };
+  // A kind's scale lives in [1/50, 50] (smoothly, through tanh): on noisy or thin measurements a
+  // free log-scale can run off to 0 or infinity, which no profile may hold.
+  const double scale_range = std::log(50.0);
+  auto scale_from = [&](double v) { return std::exp(scale_range * std::tanh(v / scale_range)); };
+  auto scale_to = [&](double scale) {
+    return scale_range * std::atanh(std::clamp(std::log(scale) / scale_range, -0.999, 0.999));
+  };
   auto logit = [](double e) {
     e = std::clamp(e, 1e-3, 0.999);
     return std::log(e / (1 - e));
@@ -321,6 +342,7 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
         case 7: p.ll_tree_bandwidth = std::exp(v) * 1e9; break;
         case 8: p.ll_latency_saving_s = std::exp(v); break;
         case 9: p.p2p_bandwidth = std::exp(v) * 1e9; break;
+        default: scale_of(p, unknowns[i].which) = scale_from(v); break;
       }
     }
     return p;
@@ -341,6 +363,7 @@ NetworkFitResult fit_network(const std::vector<NcclPoint>& all_points, const str
         case 7: v = std::log(std::max(1e-3, p.ll_tree_bandwidth / 1e9)); break;
         case 8: v = std::log(std::max(1e-7, p.ll_latency_saving_s)); break;
         case 9: v = std::log(std::max(1e-3, p.p2p_bandwidth / 1e9)); break;
+        default: v = scale_to(scale_of(start, unknowns[i].which)); break;
       }
       x[static_cast<Eigen::Index>(i)] = v;
     }

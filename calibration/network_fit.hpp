@@ -11,6 +11,7 @@
 //   node.collective_latency      the fixed cost of one collective call (launch, protocol setup)
 //   node.tree_bandwidth          the most bus bandwidth NCCL's (pipelined) tree reaches per GPU
 //   node.p2p_bandwidth           the most one send/recv stream between two nodes reaches
+//   node.collective_cost_scale   (MPI backends only) each collective kind's pace against send/recv
 // The raw link bandwidths and the NIC count stay those of the base profile (`--gpu`): they are
 // datasheet numbers, and bandwidth x efficiency is all the model sees.
 //
@@ -71,6 +72,7 @@ struct NetworkParameters {
   double ll_tree_bandwidth = 0;    // bytes/s, the tree's cap under NCCL's low-latency protocol (0 = none)
   double ll_latency_saving_s = 0;  // the fixed latency that protocol saves
   double p2p_bandwidth = 0;        // bytes/s one send/recv stream between nodes reaches (0 = no cap)
+  strategy::HardwareProfile::CollectiveCostScale collective_cost_scale;  // per kind, send/recv = 1
 
   static NetworkParameters of(const strategy::HardwareProfile& profile);
   void apply_to(strategy::HardwareProfile& profile) const;
@@ -88,6 +90,10 @@ struct NetworkFitOptions {
   double min_size_bytes = 1 << 20;  // fit (and score) sizes at or above this
   int max_iterations = 60;
   bool verbose = false;
+  // Fit node.collective_cost_scale of every measured kind against the send/recv points (an MPI
+  // backend, whose collectives each run their own algorithm). Off for nccl-tests logs: the twin
+  // models NCCL's algorithms one by one.
+  bool fit_collective_cost_scales = false;
 };
 
 struct NetworkFitResult {

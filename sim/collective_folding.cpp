@@ -235,11 +235,14 @@ FoldedPlan fold_plans(const ClusterTopology& topology, const std::vector<strateg
         for (const Transfer& t : source.transfers) nodes.insert(topology.node_of(t.source));
         phase.tree_nodes = std::max(phase.tree_nodes, static_cast<int>(nodes.size()));
       }
-      for (const Transfer& t : source.transfers) {
+      for (Transfer t : source.transfers) {
         const double latency = topology.route(t.source, t.destination).latency_s;
         phase.max_latency_s = std::max(phase.max_latency_s, latency);
         latency_sum += latency;
         ++latency_count;
+        // The kind's own pace (node.collective_cost_scale): its transfers carry that many times
+        // their bytes over the links.
+        t.bytes *= topology.group(topology.node_of(t.source)).profile.collective_cost_scale.of(plan.kind);
         (topology.node_of(t.source) == topology.node_of(t.destination) ? intra : inter).push_back(t);
       }
     }

@@ -38,6 +38,36 @@ const std::vector<std::pair<ComputeKind, std::string>>& HardwareProfile::OpCostS
   return kinds;
 }
 
+double& HardwareProfile::CollectiveCostScale::of(CollectiveKind kind) {
+  switch (kind) {
+    case CollectiveKind::AllReduce: return all_reduce;
+    case CollectiveKind::ReduceScatter: return reduce_scatter;
+    case CollectiveKind::AllGather: return all_gather;
+    case CollectiveKind::AllToAll: return all_to_all;
+    case CollectiveKind::Broadcast: return broadcast;
+    default: throw std::invalid_argument("node.collective_cost_scale: send/recv is the reference and has no scale");
+  }
+}
+
+double HardwareProfile::CollectiveCostScale::of(CollectiveKind kind) const {
+  if (kind == CollectiveKind::SendRecv) return 1.0;
+  return const_cast<CollectiveCostScale*>(this)->of(kind);
+}
+
+bool HardwareProfile::CollectiveCostScale::is_identity() const {
+  for (const auto& [kind, key] : scaled_kinds())
+    if (of(kind) != 1.0) return false;
+  return true;
+}
+
+const std::vector<std::pair<CollectiveKind, std::string>>& HardwareProfile::CollectiveCostScale::scaled_kinds() {
+  static const std::vector<std::pair<CollectiveKind, std::string>> kinds{
+      {CollectiveKind::AllReduce, "all_reduce"}, {CollectiveKind::ReduceScatter, "reduce_scatter"},
+      {CollectiveKind::AllGather, "all_gather"}, {CollectiveKind::AllToAll, "all_to_all"},
+      {CollectiveKind::Broadcast, "broadcast"}};
+  return kinds;
+}
+
 namespace {
 
 // Every key a profile file may hold; anything else is rejected (a typo must not silently fall
@@ -56,6 +86,9 @@ const std::set<std::string>& allowed_keys() {
       "node.nic.latency", "node.collective_efficiency", "node.nic_efficiency",
       "node.reduction_bandwidth", "node.collective_latency", "node.tree_bandwidth",
       "node.ll_tree_bandwidth", "node.ll_latency_saving", "node.p2p_bandwidth",
+      "node.collective_cost_scale", "node.collective_cost_scale.all_reduce",
+      "node.collective_cost_scale.reduce_scatter", "node.collective_cost_scale.all_gather",
+      "node.collective_cost_scale.all_to_all", "node.collective_cost_scale.broadcast",
       "cpu", "cpu.shared_cores", "cpu.cores", "cpu.parallel_grain", "cpu.all_core_compute_efficiency",
       "cpu.all_core_memory_efficiency",
   };
@@ -233,6 +266,14 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("node.ll_tree_bandwidth", profile.ll_tree_bandwidth_bytes_per_s, parse_bandwidth, false);
   reader.read("node.ll_latency_saving", profile.ll_latency_saving_s, parse_duration, false);
   reader.read("node.p2p_bandwidth", profile.p2p_bandwidth_bytes_per_s, parse_bandwidth, false);
+  for (const auto& [kind, key] : HardwareProfile::CollectiveCostScale::scaled_kinds()) {
+    const std::string name = "node.collective_cost_scale." + key;
+    double& scale = profile.collective_cost_scale.of(kind);
+    reader.read(name, scale, parse_number, false);
+    if (!(scale > 0))
+      errors.push_back({field + " (profile key " + name + ")", std::to_string(scale),
+                        "a multiplier > 0 (1: the links' bandwidth)"});
+  }
   if (const YAML::Node shared = reader.at("cpu.shared_cores"); shared) profile.shared_cores = shared.as<bool>();
   reader.read_int("cpu.cores", profile.cores);
   reader.read("cpu.parallel_grain", profile.parallel_grain_flops, parse_number, false);
@@ -359,6 +400,12 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
     out << YAML::Key << "ll_latency_saving" << YAML::Value << duration_to_scenario_text(p.ll_latency_saving_s);
   if (p.p2p_bandwidth_bytes_per_s > 0)
     out << YAML::Key << "p2p_bandwidth" << YAML::Value << bandwidth_to_scenario_text(p.p2p_bandwidth_bytes_per_s);
+  if (!p.collective_cost_scale.is_identity()) {
+    out << YAML::Key << "collective_cost_scale" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    for (const auto& [kind, key] : HardwareProfile::CollectiveCostScale::scaled_kinds())
+      out << YAML::Key << key << YAML::Value << number(p.collective_cost_scale.of(kind));
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
   if (p.backend == "cpu" || p.shared_cores) {
     out << YAML::Key << "cpu" << YAML::Value << YAML::BeginMap

@@ -12,7 +12,8 @@
 
 namespace tandem::strategy {
 
-enum class ComputeKind : std::uint8_t;  // strategy/program.hpp
+enum class ComputeKind : std::uint8_t;     // strategy/program.hpp
+enum class CollectiveKind : std::uint8_t;  // strategy/program.hpp
 
 enum class Precision : std::uint8_t { Fp32, Bf16, Fp8 };
 
@@ -121,6 +122,25 @@ struct HardwareProfile {
   // shared/data a sendrecv reached ~25 GB/s where the ring all-reduce reached ~49 GB/s busbw per
   // GPU. 0 = no cap.
   double p2p_bandwidth_bytes_per_s = 0;
+  // Multiplier on the bytes every transfer of a collective kind carries (node.collective_cost_scale
+  // .<kind>), with send/recv the reference (no scale): MPI runs each collective with its own
+  // algorithm and copies, which one link bandwidth cannot express. On the development VM,
+  // OpenMPI's non-blocking all-gather moved its bytes ~4x slower than a send of the same bytes.
+  // 1 = the links' bandwidth (the GPU profiles: NCCL's collectives are modelled algorithm by
+  // algorithm).
+  struct CollectiveCostScale {
+    double all_reduce = 1.0;
+    double reduce_scatter = 1.0;
+    double all_gather = 1.0;
+    double all_to_all = 1.0;
+    double broadcast = 1.0;
+    double of(CollectiveKind kind) const;  // 1 for send/recv
+    double& of(CollectiveKind kind);       // only for the kinds of scaled_kinds()
+    bool is_identity() const;
+    // The kinds that have a scale, with their key under node.collective_cost_scale ("all_reduce", ...).
+    static const std::vector<std::pair<CollectiveKind, std::string>>& scaled_kinds();
+  };
+  CollectiveCostScale collective_cost_scale;
 
   // Ranks that share one machine's cores (the cpu profile): compute rate divided among them.
   bool shared_cores = false;

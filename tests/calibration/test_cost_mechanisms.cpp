@@ -2,8 +2,8 @@
 // their closed forms: a ring step's latency is the mean of its hops', the fixed per-collective
 // latency is paid once, NCCL's tree streams its phases as one pipeline and is capped at
 // node.tree_bandwidth (NCCL's perChMaxTreeBw), non-GEMM arithmetic runs at vector_efficiency of
-// the fp32 peak, and cpu.parallel_grain puts small ops on fewer threads. Plus the profile keys'
-// round trip.
+// the fp32 peak, cpu.parallel_grain puts small ops on fewer threads, and a collective kind's cost
+// scale multiplies its transfers' bytes. Plus the profile keys' round trip.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -289,6 +289,47 @@ TEST_F(Mechanisms, SendRecvBetweenNodesIsCappedAtTheP2pBandwidth) {
   const strategy::HardwareProfile back =
       strategy::parse_hardware_profile(strategy::hardware_profile_to_yaml(p), "written", "cluster.gpu");
   EXPECT_DOUBLE_EQ(back.p2p_bandwidth_bytes_per_s, 25e9);
+}
+
+// node.collective_cost_scale: each transfer of a scaled kind carries that many times its bytes.
+// One node, 2 GPUs (100 GB/s, 1 us hop, 20 us per collective): a 64 MiB all-gather moves S/2
+// each way in one step, so S/2 x 3 / 100 GB/s with its kind scaled by 3; a broadcast scaled by
+// 0.5 takes half its unscaled transfer time; the send/recv is the reference: S / 100 GB/s.
+TEST_F(Mechanisms, ACollectiveKindsCostScaleMultipliesTheBytesItsTransfersCarry) {
+  std::ofstream(directory_ / "p.yaml", std::ios::app) << "  collective_cost_scale: {all_gather: 3, broadcast: 0.5}\n";
+  const double size = 64.0 * (1 << 20);
+  auto simulate = [&](const std::string& gpu, const char* kind) {
+    const auto s = scenario("name: t\ncluster: {gpu: " + gpu + ", nodes: 1, gpus_per_node: 2}\ncollective: {kind: " +
+                            kind + ", sizes: [64MiB]}\n");
+    const sim::SimulationResult result = sim::run_simulation_in_child(s, sim::SimulationOptions{});
+    EXPECT_TRUE(result.ok) << result.error;
+    return result.collective_rows.size() == 1 ? result.collective_rows[0].time_s : -1.0;
+  };
+  const double latency = 1e-6 + 20e-6;
+  const double all_gather = 3 * (size / 2) / 100e9 + latency;
+  EXPECT_NEAR(simulate("p.yaml", "all-gather"), all_gather, 0.01 * all_gather);
+  const double send_recv = size / 100e9 + latency;
+  EXPECT_NEAR(simulate("p.yaml", "send-recv"), send_recv, 0.01 * send_recv);
+  // The broadcast's transfer time halves against the same profile without the scale.
+  std::ofstream(directory_ / "unscaled.yaml") << kProfile;
+  const double broadcast = 0.5 * (simulate("unscaled.yaml", "broadcast") - latency) + latency;
+  EXPECT_NEAR(simulate("p.yaml", "broadcast"), broadcast, 0.01 * broadcast);
+  // The keys round-trip; send/recv has no scale, and a scale must be > 0 and spelt right.
+  const strategy::HardwareProfile p = strategy::load_hardware_profile("p.yaml", directory_);
+  EXPECT_DOUBLE_EQ(p.collective_cost_scale.of(strategy::CollectiveKind::AllGather), 3.0);
+  EXPECT_DOUBLE_EQ(p.collective_cost_scale.of(strategy::CollectiveKind::SendRecv), 1.0);
+  const strategy::HardwareProfile back =
+      strategy::parse_hardware_profile(strategy::hardware_profile_to_yaml(p), "written", "cluster.gpu");
+  for (const auto& [kind, key] : strategy::HardwareProfile::CollectiveCostScale::scaled_kinds())
+    EXPECT_DOUBLE_EQ(back.collective_cost_scale.of(kind), p.collective_cost_scale.of(kind)) << key;
+  for (const char* bad : {"  collective_cost_scale: {all_reduce: 0}\n", "  collective_cost_scale: {send_recv: 2}\n"}) {
+    try {
+      strategy::parse_hardware_profile(std::string(kProfile) + bad, "x", "cluster.gpu");
+      ADD_FAILURE() << bad;
+    } catch (const strategy::ScenarioError& error) {
+      EXPECT_NE(std::string(error.what()).find("collective_cost_scale"), std::string::npos) << error.what();
+    }
+  }
 }
 
 // A pipeline's activation send between stages on two nodes obeys the same cap: with PP 2 over 2

@@ -402,6 +402,53 @@ TEST(ProfileFit, RecoversAReductionSlowerThanTheLinksFromReducingAndCopyingColle
   EXPECT_LT(fit.communication_mape_after, 1.0);
 }
 
+TEST(ProfileFit, RecoversEachCollectiveKindsPaceAgainstSendRecv) {
+  // MPI runs each collective with its own algorithm: here the all-gather moves its bytes 4x and
+  // the broadcast 1.5x slower than a send/recv of the same bytes over the same 2 ranks.
+  strategy::HardwareProfile truth = strategy::load_hardware_profile("cpu", ".");
+  truth.intra_node.bandwidth_bytes_per_s = 12e9;
+  truth.intra_node.latency_s = 1e-6;
+  truth.collective_efficiency = 1.0;
+  truth.collective_latency_s = 2e-6;
+  truth.collective_cost_scale = {};
+  truth.collective_cost_scale.all_gather = 4.0;
+  truth.collective_cost_scale.broadcast = 1.5;
+  std::vector<report::Microbenchmark> records;
+  const std::pair<const char*, strategy::CollectiveKind> kinds[] = {
+      {"send-recv", strategy::CollectiveKind::SendRecv},
+      {"all-gather", strategy::CollectiveKind::AllGather},
+      {"broadcast", strategy::CollectiveKind::Broadcast}};
+  for (const auto& [name, kind] : kinds)
+    for (double size : {1024.0, 65536.0, 1048576.0, 16777216.0}) {
+      NcclPoint p;
+      p.collective = name;
+      p.kind = kind;
+      p.gpus = p.gpus_per_node = 2;
+      p.nodes = 1;
+      p.size_bytes = size;
+      std::vector<NcclPoint> one{p};
+      predict(one, truth, PredictionEngine::Analytic);
+      const double seconds = size * strategy::bus_bandwidth_factor(kind, 2) / (one[0].predicted_busbw_gbps * 1e9);
+      // Reference for the mechanism: a 16 MiB all-gather over 2 ranks moves S/2 each way, at 4x.
+      if (kind == strategy::CollectiveKind::AllGather && size == 16777216.0)
+        EXPECT_NEAR(seconds, 4 * size / 2 / 12e9 + 1e-6 + 2e-6, 1e-3 * seconds);
+      report::Microbenchmark r;
+      r.op = name;
+      r.params_json = nlohmann::json{{"kind", name}, {"group_size", 2}, {"world_size", 2}}.dump();
+      r.size_bytes = size;
+      r.time_s = seconds;
+      records.push_back(r);
+    }
+  const ProfileFitResult fit = fit_profile(records, strategy::load_hardware_profile("cpu", "."));
+  EXPECT_NEAR(fit.profile.collective_cost_scale.all_gather, 4.0, 0.03 * 4.0);
+  EXPECT_NEAR(fit.profile.collective_cost_scale.broadcast, 1.5, 0.03 * 1.5);
+  EXPECT_NEAR(fit.profile.intra_node.bandwidth_bytes_per_s * fit.profile.collective_efficiency, 12e9, 0.03 * 12e9);
+  // Kinds that were not measured keep the base's scale.
+  EXPECT_DOUBLE_EQ(fit.profile.collective_cost_scale.all_reduce,
+                   strategy::load_hardware_profile("cpu", ".").collective_cost_scale.all_reduce);
+  EXPECT_LT(fit.communication_mape_after, 1.0);
+}
+
 }  // namespace
 
 // Of repeated runs of one configuration the fit keeps the fastest (median step after the warm-up
