@@ -80,7 +80,7 @@ struct ComputeUnknowns {
   // Kinds whose compute.op_cost_scale is fitted: those with records, when element-wise ops (the
   // reference the memory bandwidth is fitted on) have records too.
   std::vector<strategy::ComputeKind> scaled_kinds;
-  // cpu.all_core_*_efficiency: fitted when records on one core and on all cores are both there.
+  // cpu.all_core_*_efficiency: fitted when records of 1-thread and multi-thread ranks are both there.
   bool all_core = false;
   // compute.attention_block_overhead: the cpu backend's attention kernel, when attention records
   // are there.
@@ -301,7 +301,7 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
     if (profile.shared_cores && profile.cores > 1) {
       bool one_core = false, all_cores = false;
       for (const ComputeRecord& r : compute) {
-        const int busy = std::min(profile.cores, r.threads * r.ranks);
+        const int busy = std::min(profile.cores, r.threads);  // the cores of one rank's threads
         one_core = one_core || busy == 1;
         all_cores = all_cores || busy > 1;
       }

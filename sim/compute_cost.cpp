@@ -26,10 +26,11 @@ ComputeCostModel::ComputeCostModel(const strategy::HardwareProfile& profile, str
     const double threads = std::max(1, threads_per_rank);
     const double wanted = threads * std::max(1, ranks_on_machine);
     const double share = profile.cores > 0 ? std::min(1.0, profile.cores / wanted) : 1.0;
-    // Each core's rate falls as the other cores get busy (all-core clocks, shared caches and
-    // memory channels): linear in the fraction of the other cores in use.
+    // Each thread's rate falls as its rank's other threads join it (split loops and GEMM blocks,
+    // shared operands, the op's end waiting for every thread): linear in the fraction of the
+    // other cores the rank's threads use. Other ranks' cores do not slow it down measurably.
     const double others_busy =
-        profile.cores > 1 ? (std::min(wanted, static_cast<double>(profile.cores)) - 1) / (profile.cores - 1) : 0.0;
+        profile.cores > 1 ? (std::min(threads, static_cast<double>(profile.cores)) - 1) / (profile.cores - 1) : 0.0;
     const double compute_keep = 1 - (1 - profile.all_core_compute_efficiency) * others_busy;
     const double memory_keep = 1 - (1 - profile.all_core_memory_efficiency) * others_busy;
     peak *= threads * share * compute_keep;

@@ -154,9 +154,10 @@ TEST_F(Mechanisms, CpuAttentionComputesCausalScoresBlockByBlockAndPaysPerBlock) 
   EXPECT_NEAR(two.op_time(op), op.flops * fraction / (p.peak_flops_fp32 * 0.4) + 4 * 3e-6 + 1e-6, 1e-12);
 }
 
-TEST_F(Mechanisms, EachCoreSlowsDownAsTheOtherCoresGetBusy) {
-  // 4 cores, each keeping 80% of its compute and 50% of its bandwidth when all are busy: with
-  // b cores busy a core keeps 1 - 0.2 (b-1)/3 of its compute, 1 - 0.5 (b-1)/3 of its bandwidth.
+TEST_F(Mechanisms, EachThreadSlowsDownAsItsRanksOtherThreadsJoinIt) {
+  // 4 cores, each thread keeping 80% of its compute and 50% of its bandwidth when its rank uses
+  // all 4: with b of them busy with the rank's threads a thread keeps 1 - 0.2 (b-1)/3 of its
+  // compute, 1 - 0.5 (b-1)/3 of its bandwidth. Other ranks' threads only share the cores.
   strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
   cpu.kernel_overhead_s = 0;
   cpu.cores = 4;
@@ -172,10 +173,10 @@ TEST_F(Mechanisms, EachCoreSlowsDownAsTheOtherCoresGetBusy) {
   arithmetic.bytes = 1;
   arithmetic.flops = 1e9;
   const double vector = cpu.peak_flops_fp32 * cpu.vector_efficiency;
-  for (const auto& [threads, ranks] : std::vector<std::pair<int, int>>{{1, 1}, {2, 1}, {1, 2}, {2, 2}, {4, 2}}) {
+  for (const auto& [threads, ranks] : std::vector<std::pair<int, int>>{{1, 1}, {2, 1}, {1, 2}, {1, 4}, {2, 2}, {4, 2}}) {
     const sim::ComputeCostModel model(cpu, strategy::Precision::Fp32, threads, ranks);
     const int wanted = threads * ranks;
-    const double others = (std::min(wanted, 4) - 1) / 3.0;
+    const double others = (std::min(threads, 4) - 1) / 3.0;
     const double share = std::min(1.0, 4.0 / wanted);
     EXPECT_NEAR(model.op_time(stream), 1e6 / (threads * share * per_core_bandwidth * (1 - 0.5 * others)), 1e-12)
         << threads << " threads, " << ranks << " ranks";
