@@ -320,6 +320,26 @@ TEST(ProfileFit, RecoversTheComputeModelFromInSituOpsOfSeveralRanks) {
   expect_recovered(fit.profile, truth);
 }
 
+// The microbenchmark record `engine profile` would store for one collective on one machine, its
+// time predicted by the twin with `truth` (the ranks are one node's GPUs in the twin's model).
+report::Microbenchmark twin_collective_record(const strategy::HardwareProfile& truth, const char* name,
+                                              strategy::CollectiveKind kind, int group, double size, int world) {
+  NcclPoint p;
+  p.collective = name;
+  p.kind = kind;
+  p.gpus = p.gpus_per_node = group;
+  p.nodes = 1;
+  p.size_bytes = size;
+  std::vector<NcclPoint> one{p};
+  predict(one, truth, PredictionEngine::Analytic);
+  report::Microbenchmark r;
+  r.op = name;
+  r.params_json = nlohmann::json{{"kind", name}, {"group_size", group}, {"world_size", world}}.dump();
+  r.size_bytes = size;
+  r.time_s = size * strategy::bus_bandwidth_factor(kind, group) / (one[0].predicted_busbw_gbps * 1e9);
+  return r;
+}
+
 TEST(ProfileFit, RecoversIntraNodeBandwidthAndLatencyFromCollectiveMicrobenchmarks) {
   // MPI collectives on one machine: the ranks are one node's GPUs in the twin's model.
   strategy::HardwareProfile truth = strategy::load_hardware_profile("cpu", ".");
@@ -327,32 +347,17 @@ TEST(ProfileFit, RecoversIntraNodeBandwidthAndLatencyFromCollectiveMicrobenchmar
   truth.intra_node.latency_s = 3e-6;
   truth.collective_efficiency = 1.0;
   truth.collective_latency_s = 12e-6;
-  std::vector<NcclPoint> points;
-  for (const char* name : {"all-reduce", "all-gather", "reduce-scatter"})
-    for (int group : {2, 4})
-      for (double size : {4096.0, 65536.0, 1048576.0, 16777216.0}) {
-        NcclPoint p;
-        p.collective = name;
-        p.kind = std::string(name) == "all-reduce"   ? strategy::CollectiveKind::AllReduce
-                 : std::string(name) == "all-gather" ? strategy::CollectiveKind::AllGather
-                                                     : strategy::CollectiveKind::ReduceScatter;
-        p.gpus = p.gpus_per_node = group;
-        p.nodes = 1;
-        p.size_bytes = size;
-        points.push_back(p);
-      }
-  predict(points, truth, PredictionEngine::Analytic);
+  const std::pair<const char*, strategy::CollectiveKind> kinds[] = {
+      {"all-reduce", strategy::CollectiveKind::AllReduce},
+      {"all-gather", strategy::CollectiveKind::AllGather},
+      {"reduce-scatter", strategy::CollectiveKind::ReduceScatter}};
   std::vector<report::Microbenchmark> records;
-  for (const NcclPoint& p : points) {
-    report::Microbenchmark r;
-    r.op = p.collective;
-    r.params_json = nlohmann::json{{"kind", p.collective}, {"group_size", p.gpus}, {"world_size", 4}}.dump();
-    r.size_bytes = p.size_bytes;
-    r.time_s = p.size_bytes * strategy::bus_bandwidth_factor(p.kind, p.gpus) / (p.predicted_busbw_gbps * 1e9);
-    records.push_back(r);
-  }
+  for (const auto& [name, kind] : kinds)
+    for (int group : {2, 4})
+      for (double size : {4096.0, 65536.0, 1048576.0, 16777216.0})
+        records.push_back(twin_collective_record(truth, name, kind, group, size, 4));
   const ProfileFitResult fit = fit_profile(records, strategy::load_hardware_profile("cpu", "."));
-  EXPECT_EQ(fit.communication_records, points.size());
+  EXPECT_EQ(fit.communication_records, records.size());
   EXPECT_NEAR(fit.profile.intra_node.bandwidth_bytes_per_s * fit.profile.collective_efficiency, 7.5e9, 0.01 * 7.5e9);
   EXPECT_NEAR(fit.profile.intra_node.latency_s, 3e-6, 0.03 * 3e-6);
   EXPECT_NEAR(fit.profile.collective_latency_s, 12e-6, 0.03 * 12e-6);
@@ -376,25 +381,11 @@ TEST(ProfileFit, RecoversAReductionSlowerThanTheLinksFromReducingAndCopyingColle
   for (const auto& [name, kind] : kinds)
     for (int group : {2, 4})
       for (double size : {4096.0, 65536.0, 1048576.0, 16777216.0}) {
-        NcclPoint p;
-        p.collective = name;
-        p.kind = kind;
-        p.gpus = p.gpus_per_node = group;
-        p.nodes = 1;
-        p.size_bytes = size;
-        std::vector<NcclPoint> one{p};
-        predict(one, truth, PredictionEngine::Analytic);
+        records.push_back(twin_collective_record(truth, name, kind, group, size, 4));
         // Reference for the pacing itself: a 16 MiB all-reduce over 2 ranks reduces half the
         // buffer per ring pass on each rank, so it cannot beat S/2 / reduction_bandwidth.
-        if (kind == strategy::CollectiveKind::AllReduce && group == 2 && size == 16777216.0) {
-          EXPECT_GE(size / (one[0].predicted_busbw_gbps * 1e9), 0.5 * size / 1.5e9 * 0.999);
-        }
-        report::Microbenchmark r;
-        r.op = name;
-        r.params_json = nlohmann::json{{"kind", name}, {"group_size", group}, {"world_size", 4}}.dump();
-        r.size_bytes = size;
-        r.time_s = size * strategy::bus_bandwidth_factor(kind, group) / (one[0].predicted_busbw_gbps * 1e9);
-        records.push_back(r);
+        if (kind == strategy::CollectiveKind::AllReduce && group == 2 && size == 16777216.0)
+          EXPECT_GE(records.back().time_s, 0.5 * size / 1.5e9 * 0.999);
       }
   const ProfileFitResult fit = fit_profile(records, strategy::load_hardware_profile("cpu", "."));
   EXPECT_NEAR(fit.profile.reduction_bandwidth_bytes_per_s, 1.5e9, 0.03 * 1.5e9);
@@ -420,24 +411,10 @@ TEST(ProfileFit, RecoversEachCollectiveKindsPaceAgainstSendRecv) {
       {"broadcast", strategy::CollectiveKind::Broadcast}};
   for (const auto& [name, kind] : kinds)
     for (double size : {1024.0, 65536.0, 1048576.0, 16777216.0}) {
-      NcclPoint p;
-      p.collective = name;
-      p.kind = kind;
-      p.gpus = p.gpus_per_node = 2;
-      p.nodes = 1;
-      p.size_bytes = size;
-      std::vector<NcclPoint> one{p};
-      predict(one, truth, PredictionEngine::Analytic);
-      const double seconds = size * strategy::bus_bandwidth_factor(kind, 2) / (one[0].predicted_busbw_gbps * 1e9);
+      records.push_back(twin_collective_record(truth, name, kind, 2, size, 2));
       // Reference for the mechanism: a 16 MiB all-gather over 2 ranks moves S/2 each way, at 4x.
       if (kind == strategy::CollectiveKind::AllGather && size == 16777216.0)
-        EXPECT_NEAR(seconds, 4 * size / 2 / 12e9 + 1e-6 + 2e-6, 1e-3 * seconds);
-      report::Microbenchmark r;
-      r.op = name;
-      r.params_json = nlohmann::json{{"kind", name}, {"group_size", 2}, {"world_size", 2}}.dump();
-      r.size_bytes = size;
-      r.time_s = seconds;
-      records.push_back(r);
+        EXPECT_NEAR(records.back().time_s, 4 * size / 2 / 12e9 + 1e-6 + 2e-6, 1e-3 * records.back().time_s);
     }
   const ProfileFitResult fit = fit_profile(records, strategy::load_hardware_profile("cpu", "."));
   EXPECT_NEAR(fit.profile.collective_cost_scale.all_gather, 4.0, 0.03 * 4.0);
