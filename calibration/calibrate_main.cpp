@@ -80,6 +80,9 @@ int main(int argc, char** argv) {
   validate_command->add_flag("--quick", validate.quick, "a tiny matrix (3 configurations, 1 repeat): a smoke test");
   validate_command->add_flag("--oversubscribed", validate.oversubscribed,
                              "also run 4 ranks on this machine (reported separately)");
+  validate_command->add_flag("--reuse", validate.reuse,
+                             "run nothing: predict the configurations' newest runs already in --db (the last --repeats "
+                             "of each), to compare profiles or twin versions on the same measurements");
   validate_command->add_flag("--json", validate.json, "print only JSON on stdout");
 
   if (const auto exit_code = tandem::report::parse_command_line(app, argc, argv)) return *exit_code;

@@ -50,8 +50,9 @@ fs::path find_engine() {
 
 int run_validate(const ValidateArguments& arguments, const CommonOptions& common) {
   ValidationOptions options;
+  options.reuse = arguments.reuse;
   options.engine = arguments.engine.empty() ? find_engine() : fs::path(arguments.engine);
-  if (options.engine.empty() || ::access(options.engine.c_str(), X_OK) != 0) {
+  if (!options.reuse && (options.engine.empty() || ::access(options.engine.c_str(), X_OK) != 0)) {
     std::cerr << "error: --engine: no engine executable found" << (arguments.engine.empty() ? " next to tandem-calibrate or on PATH" : " at " + arguments.engine)
               << " (build the engine target, or pass --engine PATH)\n";
     return kExitBadInput;
@@ -101,8 +102,12 @@ int run_validate(const ValidateArguments& arguments, const CommonOptions& common
     }
   }
   if (options.mpirun.empty()) spdlog::warn("no mpirun on PATH: the 2-rank configurations (DP, TP, PP) are left out");
+  if (options.reuse && !fs::exists(options.db)) {
+    std::cerr << "error: --reuse: no run store at " << options.db.string() << " (--db names the store of an earlier validate)\n";
+    return kExitBadInput;
+  }
   const double load = load_average();
-  if (load > 0.5 * cores && !arguments.json)
+  if (load > 0.5 * cores && !arguments.json && !options.reuse)
     spdlog::warn("the machine is busy (load average {:.1f} on {} cores): measured step times will be slow and noisy",
                  load, cores);
 
@@ -152,6 +157,7 @@ int run_validate(const ValidateArguments& arguments, const CommonOptions& common
   json["cores"] = cores;
   json["steps"] = options.steps;
   json["repeats"] = options.repeats;
+  json["reused_stored_runs"] = options.reuse;
   report::Headline headline;
   try {
     store->finish_run(validation_id, json.dump(), headline);
@@ -164,9 +170,9 @@ int run_validate(const ValidateArguments& arguments, const CommonOptions& common
     return all_ok ? 0 : kExitFailure;
   }
 
-  std::printf("validation of %s on %d cores, %d steps per run (first %d not timed), %d run%s per configuration\n",
+  std::printf("validation of %s on %d cores, %d steps per run (first %d not timed), %d run%s per configuration%s\n",
               options.profile.c_str(), cores, options.steps, options.warmup_steps, options.repeats,
-              options.repeats > 1 ? "s" : "");
+              options.repeats > 1 ? "s" : "", options.reuse ? " (--reuse: the stored runs, none run now)" : "");
   std::printf("%-22s %5s %7s %12s %12s %8s %12s %8s %9s\n", "configuration", "ranks", "threads", "predicted", "measured",
               "error", "median run", "error", "spread");
   for (const ValidationRun& r : report.runs) {

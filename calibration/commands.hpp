@@ -51,6 +51,7 @@ struct ValidateArguments {
   std::vector<std::string> only;
   bool quick = false;
   bool oversubscribed = false;
+  bool reuse = false;  // predict the newest stored runs of each configuration, run nothing
   bool json = false;
 };
 int run_validate(const ValidateArguments& arguments, const CommonOptions& common);

@@ -140,6 +140,15 @@ double load_average() {
 
 namespace {
 
+// A stored training run's step times after the warm-up steps.
+std::vector<double> timed_steps(const std::string& run_id, const ValidationOptions& options) {
+  std::vector<double> steps;
+  const report::RunStore store = report::RunStore::open(options.db);
+  for (const report::MetricPoint& point : store.load_metrics(run_id, "step_time_s"))
+    if (point.step > options.warmup_steps && std::isfinite(point.value)) steps.push_back(point.value);
+  return steps;
+}
+
 // One `engine train` run of a configuration: appends its median step (after warm-up) and its
 // run id to `run`, its steps to `steps_of_runs`; on failure sets run.error.
 void run_engine_once(ValidationRun& run, const fs::path& scenario_path, const ValidationOptions& options,
@@ -187,11 +196,7 @@ void run_engine_once(ValidationRun& run, const fs::path& scenario_path, const Va
   }
   const std::string run_id = result.value("run_id", "");
   std::vector<double> steps;
-  if (!run_id.empty()) {
-    const report::RunStore store = report::RunStore::open(options.db);
-    for (const report::MetricPoint& point : store.load_metrics(run_id, "step_time_s"))
-      if (point.step > options.warmup_steps && std::isfinite(point.value)) steps.push_back(point.value);
-  }
+  if (!run_id.empty()) steps = timed_steps(run_id, options);
   if (steps.empty() && result.contains("step_time_s")) steps.push_back(result["step_time_s"].get<double>());
   if (steps.empty()) {
     run.error = "no step time measured";
@@ -200,6 +205,31 @@ void run_engine_once(ValidationRun& run, const fs::path& scenario_path, const Va
   run.run_ids.push_back(run_id);
   run.run_medians_s.push_back(median_of(steps));
   steps_of_runs.insert(steps_of_runs.end(), steps.begin(), steps.end());
+}
+
+// --reuse: the newest `repeats` finished runs of the configuration already in the store, oldest
+// first, as if they had just run.
+void reuse_stored_runs(ValidationRun& run, const ValidationOptions& options, std::vector<double>& steps_of_runs) {
+  const std::string name = kValidationRunPrefix + run.config.name;
+  const report::RunStore store = report::RunStore::open(options.db);
+  report::RunFilter filter;
+  filter.name_contains = name;
+  filter.kind = report::RunKind::Training;
+  filter.status = report::RunStatus::Finished;
+  filter.limit = 0;
+  std::vector<std::string> ids;  // newest first
+  for (const report::RunSummary& summary : store.list_runs(filter))
+    if (summary.name == name && ids.size() < static_cast<std::size_t>(std::max(1, options.repeats))) ids.push_back(summary.id);
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+    const std::vector<double> steps = timed_steps(*it, options);
+    if (steps.empty()) continue;
+    run.run_ids.push_back(*it);
+    run.run_medians_s.push_back(median_of(steps));
+    steps_of_runs.insert(steps_of_runs.end(), steps.begin(), steps.end());
+  }
+  if (run.run_ids.empty())
+    run.error = "--reuse: no finished run named " + name + " with step times in " + options.db.string() +
+                " (run validate without --reuse first)";
 }
 
 // The measured step, its spread and the ops furthest off, once every run of `run` is in.
@@ -289,7 +319,15 @@ ValidationReport run_validation(const std::vector<ValidationConfig>& matrix, con
   // again), so that a slow or a fast spell of a shared machine falls on all of them alike instead
   // of on one, and the run-to-run spread shows it.
   std::vector<std::vector<double>> steps(matrix.size());
-  for (int repeat = 0; repeat < repeats; ++repeat) {
+  if (options.reuse) {
+    for (std::size_t i = 0; i < matrix.size(); ++i) {
+      if (!runs[i].error.empty()) continue;
+      reuse_stored_runs(runs[i], options, steps[i]);
+      done += static_cast<std::size_t>(repeats);
+      if (progress) progress(done, total, runs[i].config.name + ": stored runs");
+    }
+  }
+  for (int repeat = 0; repeat < (options.reuse ? 0 : repeats); ++repeat) {
     for (std::size_t i = 0; i < matrix.size(); ++i) {
       ValidationRun& run = runs[i];
       if (!run.error.empty()) continue;

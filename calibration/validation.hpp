@@ -68,6 +68,7 @@ struct ValidationOptions {
   int steps = 8;
   int warmup_steps = 2;
   int repeats = 2;
+  bool reuse = false;  // measurements: the newest `repeats` stored runs per configuration, none run
   bool quiet = false;
 };
 

@@ -208,6 +208,25 @@ TEST_F(CalibrateCli, ValidateQuickRunsTheMatrixAndReportsErrorsSpreadsAndWorstOp
   for (const auto& t : training) EXPECT_TRUE(t.name.starts_with("validate-")) << t.name;
   const Output fit = run(std::string("'") + TANDEM_CALIBRATE + "' fit --db runs.db --out x.yaml --compute-from runs");
   EXPECT_EQ(fit.exit_code, 2) << fit.err;  // no training run outside the held-out matrix
+
+  // --reuse predicts the stored runs again and runs nothing: the newest --repeats of each
+  // configuration are the measurements.
+  const Output again = run(std::string("'") + TANDEM_CALIBRATE + "' validate --quick --json --reuse --db runs.db --repeats 1");
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  const json k = json::parse(again.out);
+  EXPECT_TRUE(k["reused_stored_runs"].get<bool>());
+  ASSERT_EQ(k["runs"].size(), j["runs"].size());
+  for (std::size_t i = 0; i < k["runs"].size(); ++i) {
+    const auto& before = j["runs"][i];
+    const auto& now = k["runs"][i];
+    EXPECT_EQ(now["run_ids"], json::array({before["run_ids"][1]})) << now.dump();
+    EXPECT_DOUBLE_EQ(now["measured_s"].get<double>(), before["run_medians_s"][1].get<double>());
+    EXPECT_DOUBLE_EQ(now["predicted_s"].get<double>(), before["predicted_s"].get<double>());
+  }
+  EXPECT_EQ(store.list_runs({.kind = report::RunKind::Training}).size(), training.size());
+  const Output nothing = run(std::string("'") + TANDEM_CALIBRATE + "' validate --quick --reuse --db absent.db");
+  EXPECT_EQ(nothing.exit_code, 2);
+  EXPECT_NE(nothing.err.find("--reuse"), std::string::npos) << nothing.err;
 }
 
 TEST_F(CalibrateCli, BestScenarioFromTheTwinRunsUnchangedInEngineTrain) {
