@@ -26,16 +26,11 @@ ComputeCostModel::ComputeCostModel(const strategy::HardwareProfile& profile, str
     const double threads = std::max(1, threads_per_rank);
     const double wanted = threads * std::max(1, ranks_on_machine);
     const double share = profile.cores > 0 ? std::min(1.0, profile.cores / wanted) : 1.0;
-    // Each thread's rate falls as its rank's other threads join it (split loops and GEMM blocks,
-    // shared operands, the op's end waiting for every thread): linear in the fraction of the
-    // other cores the rank's threads use. Other ranks' cores do not slow it down measurably.
-    const double others_busy =
-        profile.cores > 1 ? (std::min(threads, static_cast<double>(profile.cores)) - 1) / (profile.cores - 1) : 0.0;
-    const double compute_keep = 1 - (1 - profile.all_core_compute_efficiency) * others_busy;
-    const double memory_keep = 1 - (1 - profile.all_core_memory_efficiency) * others_busy;
-    peak *= threads * share * compute_keep;
-    vector *= threads * share * compute_keep;
-    bandwidth *= threads * share * memory_keep;
+    // Rates of all the rank's threads at their one-thread pace; each op then keeps the fraction
+    // compute_keep / memory_keep of the threads it runs on (see there).
+    peak *= threads * share;
+    vector *= threads * share;
+    bandwidth *= threads * share;
     compute_units_ = std::max(1, static_cast<int>(std::lround(threads)));
     threads_ = compute_units_;
     per_thread_ = 1.0 / threads_;
@@ -43,6 +38,24 @@ ComputeCostModel::ComputeCostModel(const strategy::HardwareProfile& profile, str
   peak_flops_ = peak;
   vector_flops_ = vector;
   memory_bandwidth_ = bandwidth;
+}
+
+// Each thread's rate falls as the op's other threads join it (split loops and GEMM blocks,
+// shared operands and caches, the op's end waiting for every thread): linear in the fraction of
+// the machine's other cores the op uses. Neither the rank's idle threads (an op of a 2-thread
+// rank run on one thread took its one-thread time) nor other ranks' cores (a 1-thread rank beside
+// another ran its ops 0-2% slower than alone) slow it down measurably.
+double ComputeCostModel::others_busy(int op_threads) const {
+  if (!profile_.shared_cores || profile_.cores <= 1 || op_threads <= 1) return 0.0;
+  return static_cast<double>(std::min(op_threads, profile_.cores) - 1) / (profile_.cores - 1);
+}
+
+double ComputeCostModel::compute_keep(int op_threads) const {
+  return 1 - (1 - profile_.all_core_compute_efficiency) * others_busy(op_threads);
+}
+
+double ComputeCostModel::memory_keep(int op_threads) const {
+  return 1 - (1 - profile_.all_core_memory_efficiency) * others_busy(op_threads);
 }
 
 ComputeCostModel ComputeCostModel::for_scenario(const strategy::Scenario& scenario, int node_group) {
@@ -107,20 +120,23 @@ double ComputeCostModel::gemm_time(const GemmShape& shape, double bytes) const {
         strategy::cpu_threading::split_block(static_cast<std::int64_t>(split), threads));
     const double block_flops = 2 * block.m * block.n * block.k;
     const double efficiency = std::max(1e-6, gemm_efficiency_on(block, 1));
-    const double compute = block_flops / (peak_flops_ * per_thread_ * efficiency);
-    const double memory = bytes / (memory_bandwidth_ * threads * per_thread_);
+    const double compute = block_flops / (peak_flops_ * per_thread_ * compute_keep(threads) * efficiency);
+    const double memory = bytes / (memory_bandwidth_ * threads * per_thread_ * memory_keep(threads));
     return std::max(compute, memory) + profile_.kernel_overhead_s;
   }
   const double efficiency = std::max(1e-6, gemm_efficiency(shape));
-  const double used = threads_ > 1 ? gemm_threads(shape) * per_thread_ : 1.0;  // fraction of the rank's rate
-  const double compute = flops / (peak_flops_ * used * efficiency);
-  const double memory = bytes / (memory_bandwidth_ * used);
+  const int threads = threads_ > 1 ? gemm_threads(shape) : 1;
+  const double used = threads_ > 1 ? threads * per_thread_ : 1.0;  // fraction of the rank's rate
+  const double compute = flops / (peak_flops_ * used * compute_keep(threads) * efficiency);
+  const double memory = bytes / (memory_bandwidth_ * used * memory_keep(threads));
   return std::max(compute, memory) + profile_.kernel_overhead_s;
 }
 
 double ComputeCostModel::memory_time(double bytes, double flops, double cost_scale) const {
-  const double used = threads_ > 1 ? threads_for(flops) * per_thread_ : 1.0;
-  return cost_scale * std::max(bytes / (memory_bandwidth_ * used), flops / (vector_flops_ * used)) +
+  const int threads = threads_ > 1 ? threads_for(flops) : 1;
+  const double used = threads_ > 1 ? threads * per_thread_ : 1.0;
+  return cost_scale * std::max(bytes / (memory_bandwidth_ * used * memory_keep(threads)),
+                               flops / (vector_flops_ * used * compute_keep(threads))) +
          profile_.kernel_overhead_s;
 }
 
@@ -145,13 +161,15 @@ double ComputeCostModel::attention_time(const strategy::Op& op) const {
                      : 1;
     const double used = threads_ > 1 ? threads * per_thread_ : 1.0;
     const double compute = op.flops * cpu::attention_scores_fraction(T) /
-                           (peak_flops_ * used * std::max(1e-6, profile_.attention_efficiency));
+                           (peak_flops_ * used * compute_keep(threads) * std::max(1e-6, profile_.attention_efficiency));
     return compute + std::ceil(blocks / threads) * profile_.attention_block_overhead_s + profile_.kernel_overhead_s;
   }
   if (profile_.attention_fused || q * keys * d * batch <= 0) {
-    const double used = threads_ > 1 ? threads_for(op.flops) * per_thread_ : 1.0;
-    const double compute = op.flops / (peak_flops_ * used * std::max(1e-6, profile_.attention_efficiency));
-    return std::max(compute, op.bytes / (memory_bandwidth_ * used)) + profile_.kernel_overhead_s;
+    const int threads = threads_ > 1 ? threads_for(op.flops) : 1;
+    const double used = threads_ > 1 ? threads * per_thread_ : 1.0;
+    const double compute =
+        op.flops / (peak_flops_ * used * compute_keep(threads) * std::max(1e-6, profile_.attention_efficiency));
+    return std::max(compute, op.bytes / (memory_bandwidth_ * used * memory_keep(threads))) + profile_.kernel_overhead_s;
   }
   // Unfused: the batched GEMMs of the shape the op records, scaled to the op's FLOPs (ring
   // attention splits one op into cp blocks), plus the score matrix through memory.
@@ -178,7 +196,7 @@ double ComputeCostModel::attention_time(const strategy::Op& op) const {
     bytes_per_score += 2 * e + 1;  // dropout: in, out, 1-byte mask
     ++kernels;
   }
-  time += scores * bytes_per_score / memory_bandwidth_ + kernels * profile_.kernel_overhead_s;
+  time += scores * bytes_per_score / (memory_bandwidth_ * memory_keep(threads_)) + kernels * profile_.kernel_overhead_s;
   return time;
 }
 

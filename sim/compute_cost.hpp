@@ -30,8 +30,8 @@
 //     compute.op_cost_scale of their kind (element-wise ops are the reference).
 //   CPU profile (`cpu.shared_cores`): a rank gets threads_per_rank cores, each at the per-core
 //     peak and memory bandwidth; when the ranks on the machine ask for more cores than it has,
-//     each gets its share (cores / (ranks · threads)), and with other cores busy each core keeps
-//     cpu.all_core_compute_efficiency / all_core_memory_efficiency of its rate. A GEMM runs on the threads the engine's
+//     each gets its share (cores / (ranks · threads)), and each thread of an op run on all the
+//     cores keeps cpu.all_core_compute_efficiency / all_core_memory_efficiency of its rate. A GEMM runs on the threads the engine's
 //     split rule gives it (strategy/cpu_threading.hpp: the larger output dimension cut into
 //     blocks of >= 64, only from 4 MFLOP), as long as its largest block takes on one core. Other
 //     ops of F FLOPs use min(threads, max(1, floor(F / cpu.parallel_grain))) threads (the kernels
@@ -70,8 +70,12 @@ class ComputeCostModel {
   double memory_time(double bytes, double flops = 0, double cost_scale = 1.0) const;
   double attention_time(const strategy::Op& op) const;
 
-  double peak_flops() const { return peak_flops_; }           // of this rank, this precision
-  double memory_bandwidth() const { return memory_bandwidth_; }  // achieved, of this rank
+  double peak_flops() const { return peak_flops_ * compute_keep(threads_); }  // of this rank, this precision
+  double memory_bandwidth() const { return memory_bandwidth_ * memory_keep(threads_); }  // achieved, of this rank
+  // cpu profile: the fraction of its one-thread compute / memory rate each thread of an op run on
+  // `op_threads` threads keeps (cpu.all_core_*_efficiency); 1 on GPUs.
+  double compute_keep(int op_threads) const;
+  double memory_keep(int op_threads) const;
   // Threads an op of `flops` FLOPs runs on (cpu.parallel_grain; the rank's threads otherwise).
   int threads_for(double flops) const;
   double kernel_overhead() const { return profile_.kernel_overhead_s; }
@@ -79,6 +83,10 @@ class ComputeCostModel {
 
  private:
   strategy::HardwareProfile profile_;
+  double others_busy(int op_threads) const;
+
+  // The rank's rates with every thread at its one-thread pace (cpu: before compute_keep /
+  // memory_keep of the threads an op uses).
   double peak_flops_ = 0;
   double vector_flops_ = 0;      // rate for element-wise arithmetic (fp32 peak)
   double memory_bandwidth_ = 0;  // achieved bytes/s

@@ -185,6 +185,33 @@ TEST_F(Mechanisms, EachThreadSlowsDownAsItsRanksOtherThreadsJoinIt) {
   }
 }
 
+TEST_F(Mechanisms, AnOpSlowsDownOnlyByTheThreadsItRunsOn) {
+  // 4 cores, a 4-thread rank, the loop rule's grain g: an op of F FLOPs runs on
+  // min(4, max(1, floor(F / g))) threads, each keeping 1 - (1 - e) (t - 1) / 3 of its rate. An
+  // op left on one thread runs at its one-thread rate however many threads the rank has.
+  strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
+  cpu.kernel_overhead_s = 0;
+  cpu.cores = 4;
+  cpu.parallel_grain_flops = 1e6;
+  cpu.all_core_compute_efficiency = 0.7;
+  cpu.all_core_memory_efficiency = 0.4;
+  const double per_core_bandwidth = cpu.memory_bandwidth_bytes_per_s * cpu.memory_efficiency;
+  const double vector = cpu.peak_flops_fp32 * cpu.vector_efficiency;
+  const sim::ComputeCostModel rank(cpu, strategy::Precision::Fp32, 4, 1);
+  for (const auto& [flops, threads] : std::vector<std::pair<double, int>>{{5e5, 1}, {2.5e6, 2}, {3.5e6, 3}, {9e6, 4}}) {
+    strategy::Op op;
+    op.type = strategy::OpType::Compute;
+    op.compute_kind = strategy::ComputeKind::Elementwise;
+    op.flops = flops;
+    op.bytes = 1;
+    const double others = (threads - 1) / 3.0;
+    EXPECT_NEAR(rank.op_time(op), flops / (threads * vector * (1 - 0.3 * others)), 1e-12) << flops << " FLOPs";
+    op.bytes = 10 * flops * per_core_bandwidth / vector;  // the same split, bound by memory
+    EXPECT_NEAR(rank.op_time(op), op.bytes / (threads * per_core_bandwidth * (1 - 0.6 * others)), 1e-12)
+        << flops << " FLOPs, memory-bound";
+  }
+}
+
 TEST_F(Mechanisms, RingStepLatencyIsTheMeanOfItsHopsAndTheCollectiveLatencyIsPaidOnce) {
   // 2 nodes x 2 GPUs on a star: NCCL-style channel rings, each with 2 NVLink hops (1 us) and 2
   // NIC hops (9 us). A 4-rank ring all-reduce is 2 phases of 3 steps: the flows pay the largest
