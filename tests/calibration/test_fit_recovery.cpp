@@ -3,6 +3,7 @@
 // on a known function, the network fit of fit-nccl, the compute and communication fit of fit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <unistd.h>
@@ -13,10 +14,13 @@
 #include "calibration/least_squares.hpp"
 #include "calibration/network_fit.hpp"
 #include "report/run_store.hpp"
+#include "report/trace_record.hpp"
 #include "sim/compute_cost.hpp"
 #include "strategy/cpu_threading.hpp"
 #include "strategy/collective_plan.hpp"
 #include "strategy/hardware_profile.hpp"
+#include "strategy/program.hpp"
+#include "strategy/scenario.hpp"
 
 namespace {
 
@@ -456,6 +460,67 @@ TEST(InSituRuns, TheFastestRunOfEachConfigurationIsKept) {
     const std::string b2 = run("b", {0.1, 0.1, 0.60});
     EXPECT_EQ(calibration::fastest_run_per_configuration(store, {a1, b1, a2, none, a3, b2}, 2),
               (std::vector<std::string>{a2, b1, none}));
+  }
+  std::filesystem::remove(path);
+}
+
+// A 1-rank run's op medians are scaled so that one step's ops add up to the median step (each op
+// at its median drops its own slow steps, which the step time keeps).
+TEST(InSituRuns, OneRanksOpsAreScaledToAddUpToItsMedianStep) {
+  const auto path = std::filesystem::temp_directory_path() / ("tandem-insitu-" + std::to_string(::getpid()) + ".db");
+  std::filesystem::remove(path);
+  const std::string yaml =
+      "name: t\nmodel: {layers: 1, hidden: 32, heads: 2, vocab: 64, seq_len: 16}\n"
+      "cluster: {gpu: cpu, nodes: 1, gpus_per_node: 1, threads_per_rank: 1}\n"
+      "strategy: {tp: 1, pp: 1, dp: 1, micro_batch: 2, global_batch: 2, precision: fp32, optimizer: adamw}\n"
+      "training: {steps: 5, lr: 1e-3, data: synthetic}\n";
+  const strategy::Program program = strategy::build_program(strategy::parse_scenario(yaml, "."));
+  const auto& ops = program.ops_of_rank(0);
+  // Op i takes d_i = (1 + i) us in steps 3 and 4 and 3 d_i in step 5: its median is d_i.
+  double summed = 0;
+  for (const strategy::Op& op : ops)
+    if (op.type == strategy::OpType::Compute) summed += 1e-6 * (1 + op.id);
+  std::vector<calibration::InSituOp> found;
+  {
+    report::RunStore store = report::RunStore::open(path);
+    report::RunInfo info;
+    info.kind = report::RunKind::Training;
+    info.name = "r";
+    info.scenario_yaml = yaml;
+    const std::string id = store.begin_run(info);
+    std::vector<report::MetricPoint> steps;
+    for (std::int64_t step = 1; step <= 5; ++step) {
+      std::vector<report::TraceRecord> records;
+      double t = 0;
+      for (const strategy::Op& op : ops) {
+        if (op.type != strategy::OpType::Compute) continue;
+        const double d = 1e-6 * (1 + op.id) * (step == 5 ? 3 : 1);
+        records.push_back(report::record_for(op, 0, 0, t, t + d));
+        t += d;
+      }
+      store.add_trace(id, step, records);
+      // Steps after the warm-up: 1.04 S, 1.06 S, 3 S -> median 1.06 S (warm-up steps are ignored).
+      const double factor = step == 3 ? 1.04 : step == 4 ? 1.06 : step == 5 ? 3.0 : 10.0;
+      steps.push_back({step, "step_time_s", factor * summed});
+    }
+    store.add_metrics(id, steps);
+    found = calibration::in_situ_ops(store, {id}, nullptr, 2, std::nullopt);
+  }
+  ASSERT_FALSE(found.empty());
+  for (const calibration::InSituOp& o : found) {
+    // Ops sharing a key (the same shape in another place) are merged by their median; each
+    // op's own median is 1.06 d_i.
+    double expected = -1;
+    std::vector<double> candidates;
+    for (const strategy::Op& op : ops)
+      if (op.type == strategy::OpType::Compute && op.code == o.op.code && op.m == o.op.m && op.n == o.op.n &&
+          op.k == o.op.k && op.bytes == o.op.bytes && op.flops == o.op.flops)
+        candidates.push_back(1.06 * 1e-6 * (1 + op.id));
+    std::sort(candidates.begin(), candidates.end());
+    ASSERT_FALSE(candidates.empty());
+    const std::size_t n = candidates.size();
+    expected = n % 2 == 1 ? candidates[n / 2] : 0.5 * (candidates[n / 2 - 1] + candidates[n / 2]);
+    EXPECT_NEAR(o.measured_s, expected, 1e-12) << strategy::to_string(o.op.code);
   }
   std::filesystem::remove(path);
 }
