@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include "calibration/commands.hpp"
 #include "calibration/compute_fit.hpp"
 #include "calibration/microbenchmarks.hpp"
+#include "calibration/process.hpp"
 #include "calibration/validation.hpp"
 #include "report/atomic_file.hpp"
 #include "report/run_store.hpp"
@@ -90,13 +92,25 @@ int run_fit(const FitArguments& arguments, const CommonOptions& common) {
       }
       const bool use = (compute && !have_compute) || (communication && !have_communication) || !arguments.run.empty();
       if (!use) continue;
+      std::optional<std::string> other_transport;  // of communication records not measured as validate runs ranks
       for (const auto& s : stored) {
         strategy::Op op;
         int threads = 0;
         const bool is_compute = op_of_microbenchmark(s.benchmark, op, threads);
-        if ((is_compute && !have_compute) || (!is_compute && !have_communication) || !arguments.run.empty())
+        if ((is_compute && !have_compute) || (!is_compute && !have_communication) || !arguments.run.empty()) {
           records.push_back(s.benchmark);
+          if (is_compute) continue;
+          const auto params = nlohmann::json::parse(s.benchmark.params_json.empty() ? "{}" : s.benchmark.params_json, nullptr, false);
+          const std::string transport = params.is_object() ? params.value("mpi_transport", std::string("?")) : "?";
+          if (transport != tandem_mpi_transport()) other_transport = transport;
+        }
       }
+      if (other_transport && !arguments.json)
+        spdlog::warn("the communication microbenchmarks of profile run {} ran over MPI transport '{}', not the one "
+                     "validate and engine profile start their ranks with ('{}'): the fitted network describes other "
+                     "runs than validate measures (measure them with `engine profile --ranks 2`)",
+                     id, *other_transport == "?" ? "unrecorded" : other_transport->empty() ? "mpirun's defaults" : *other_transport,
+                     tandem_mpi_transport());
       if (compute && !have_compute) {
         const report::RunRecord run = store.load_run(id);
         const auto result = nlohmann::json::parse(run.result_json.empty() ? "{}" : run.result_json, nullptr, false);

@@ -13,6 +13,7 @@
 
 #include "calibration/commands.hpp"
 #include "calibration/microbenchmarks.hpp"
+#include "calibration/process.hpp"
 #include "calibration/validation.hpp"
 #include "report/run_store.hpp"
 #include "strategy/units.hpp"
@@ -23,17 +24,6 @@ namespace tandem::calibration {
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path find_on_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return {};
-  std::stringstream dirs(path);
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    const fs::path candidate = fs::path(dir.empty() ? "." : dir) / name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return {};
-}
 
 // The engine next to this executable (a build tree or an install), else on PATH.
 fs::path find_engine() {
@@ -79,7 +69,7 @@ int run_validate(const ValidateArguments& arguments, const CommonOptions& common
   }
   options.db = arguments.db.empty() ? report::default_database_path() : fs::path(arguments.db);
   options.steps = arguments.steps > 0 ? arguments.steps : (arguments.quick ? 6 : 20);
-  options.repeats = arguments.repeats > 0 ? arguments.repeats : (arguments.quick ? 1 : 3);
+  options.repeats = arguments.repeats > 0 ? arguments.repeats : (arguments.quick ? 1 : 5);
   options.warmup_steps = std::min(2, options.steps - 1);
   options.quiet = common.quiet;
   if (options.steps < 2) {

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "calibration/process.hpp"
 #include "kernels/cpu/kernels.hpp"
 #include "strategy/model_formulas.hpp"
 #include "strategy/scenario.hpp"
@@ -606,7 +607,8 @@ std::vector<report::Microbenchmark> run_communication_microbenchmarks(comm::Comm
                                               {"world_size", size},
                                               {"ranks_on_machine", size},
                                               {"precision", "fp32"},
-                                              {"api", kind == "broadcast" ? "blocking" : "async+wait"}}
+                                              {"api", kind == "broadcast" ? "blocking" : "async+wait"},
+                                              {"mpi_transport", mpi_transport_settings()}}
                                    .dump();
           record.size_bytes = bytes;
           record.repeats = repeats;

@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <map>
+#include <sstream>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -81,6 +84,70 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::vecto
   ::waitpid(pid, &status, 0);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
   return result;
+}
+
+std::filesystem::path find_on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return {};
+  std::stringstream dirs(path);
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::filesystem::path candidate = std::filesystem::path(dir.empty() ? "." : dir) / name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
+}
+
+namespace {
+
+bool is_open_mpi(const std::filesystem::path& mpirun) {
+  static std::map<std::string, bool> cache;
+  auto it = cache.find(mpirun.string());
+  if (it != cache.end()) return it->second;
+  bool open = false;
+  try {
+    const ProcessResult r = run_process({mpirun.string(), "--version"}, {}, 20);
+    open = (r.out + r.err).find("Open MPI") != std::string::npos || (r.out + r.err).find("OpenRTE") != std::string::npos;
+  } catch (const std::exception&) {
+  }
+  cache[mpirun.string()] = open;
+  return open;
+}
+
+// The Open MPI parameters of the launch (mpirun passes --mca X Y to its ranks as OMPI_MCA_X=Y).
+constexpr std::pair<const char*, const char*> kOpenMpiTransport[] = {
+    {"pml", "ob1"}, {"btl", "self,vader"}, {"btl_vader_single_copy_mechanism", "none"}};
+
+}  // namespace
+
+std::vector<std::string> mpirun_prefix(const std::filesystem::path& mpirun, int ranks,
+                                       std::vector<std::string>& environment) {
+  std::vector<std::string> argv{mpirun.string(), "-np", std::to_string(ranks)};
+  if (is_open_mpi(mpirun)) {
+    for (const char* flag : {"--oversubscribe", "--bind-to", "none"}) argv.emplace_back(flag);
+    for (const auto& [key, value] : kOpenMpiTransport)
+      for (const char* part : {"--mca", key, value}) argv.emplace_back(part);
+    environment.emplace_back("OMPI_ALLOW_RUN_AS_ROOT=1");
+    environment.emplace_back("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1");
+  }
+  return argv;
+}
+
+std::string mpi_transport_settings() {
+  std::string settings;
+  for (const auto& [key, value] : kOpenMpiTransport) {
+    (void)value;
+    const char* set = std::getenv(("OMPI_MCA_" + std::string(key)).c_str());
+    if (set == nullptr) continue;
+    if (!settings.empty()) settings += ' ';
+    settings += std::string(key) + "=" + set;
+  }
+  return settings;
+}
+
+std::string tandem_mpi_transport() {
+  std::string settings;
+  for (const auto& [key, value] : kOpenMpiTransport) settings += (settings.empty() ? "" : " ") + std::string(key) + "=" + value;
+  return settings;
 }
 
 }  // namespace tandem::calibration

@@ -38,6 +38,10 @@ void add_profile_options(CLI::App& command, ProfileArguments& arguments) {
       ->check(CLI::NonNegativeNumber);
   command.add_flag("!--no-training-runs", arguments.training_runs,
                    "skip the short engine train runs of the calibration set (in-situ op times)");
+  command.add_option("--ranks", arguments.ranks,
+                     "then measure the collectives and send/recv over this many ranks, started with mpirun as "
+                     "validate starts its runs (default: 2 when there are 2+ cores and mpirun is on PATH; 1: none)")
+      ->check(CLI::PositiveNumber);
   command.add_option("--name", arguments.name, "name of the profile run in the store");
   command.add_flag("--json", arguments.json, "print one JSON object (run id, record counts) on stdout");
   command.add_flag("-q,--quiet", arguments.quiet, "no progress bar or summary");
@@ -90,7 +94,7 @@ struct CalibrationRun {
 };
 
 // Runs of each calibration configuration (quick: 1).
-constexpr int kCalibrationRepeats = 3;
+constexpr int kCalibrationRepeats = 5;
 
 // The calibration set: GPT shapes unlike the validation matrix's (hidden 64/128/256 here,
 // 96/192/288/384 there), at 1 thread and at the machine's cores.
@@ -155,6 +159,35 @@ std::vector<std::string> run_calibration_set(const std::vector<CalibrationRun>& 
   return ids;
 }
 
+// The communication microbenchmarks over `ranks` ranks of this executable, started with mpirun
+// the way validate starts its multi-rank runs; they record themselves as their own profile run.
+// Returns that run's id, or throws with the ranks' error output.
+std::string run_communication_ranks(const ProfileArguments& arguments, int ranks, const std::filesystem::path& mpirun,
+                                    const std::filesystem::path& db) {
+  std::error_code code;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", code);
+  if (code) throw std::runtime_error("cannot find this executable (/proc/self/exe) to start on " + std::to_string(ranks) + " ranks");
+  std::vector<std::string> environment;
+  std::vector<std::string> argv = mpirun_prefix(mpirun, ranks, environment);
+  for (const std::string& a : {self.string(), std::string("profile"), std::string("--only-communication"),
+                               std::string("--db"), db.string(), std::string("--json"), std::string("--quiet"),
+                               std::string("--name"), arguments.name + " (communication)"})
+    argv.push_back(a);
+  if (arguments.quick) argv.emplace_back("--quick");
+  if (arguments.min_seconds > 0) {
+    argv.emplace_back("--min-time");
+    argv.push_back(std::to_string(arguments.min_seconds));
+  }
+  const ProcessResult result = run_process(argv, environment, 1800);
+  const auto j = nlohmann::json::parse(result.out.substr(std::min(result.out.size(), result.out.find('{'))), nullptr, false);
+  if (result.exit_code != 0 || !j.is_object() || !j.contains("run_id")) {
+    std::string message = result.err.size() > 600 ? result.err.substr(result.err.size() - 600) : result.err;
+    throw std::runtime_error(mpirun.string() + " -np " + std::to_string(ranks) + " engine profile --only-communication exited with " +
+                             std::to_string(result.exit_code) + (result.timed_out ? " (timed out)" : "") + ": " + message);
+  }
+  return j["run_id"].get<std::string>();
+}
+
 }  // namespace
 
 int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
@@ -195,6 +228,7 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
   std::vector<report::Microbenchmark> compute;
   std::vector<report::Microbenchmark> communication;
   std::vector<std::string> training_run_ids;
+  std::string communication_run_id;  // the ranks started by --ranks record their own run
   try {
     ProgressBar bar(root && !arguments.quiet && !arguments.json);
     if (root && !arguments.skip_compute) {
@@ -211,6 +245,17 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
       training_run_ids = run_calibration_set(set, repeats, store->path(), [&](std::size_t done, const std::string& label) {
         bar.update(done, set.size() * static_cast<std::size_t>(repeats), label);
       });
+    }
+    // One process: the communication microbenchmarks on ranks started here.
+    if (root && world.size() == 1) {
+      const std::filesystem::path mpirun = find_on_path("mpirun").empty() ? find_on_path("mpiexec") : find_on_path("mpirun");
+      int ranks = arguments.ranks;
+      if (ranks < 0) ranks = physical_cores() >= 2 && !mpirun.empty() ? 2 : 1;
+      if (ranks > 1 && mpirun.empty()) throw std::runtime_error("--ranks " + std::to_string(ranks) + ": no mpirun or mpiexec on PATH");
+      if (ranks > 1) {
+        bar.update(1, 1, "collectives over " + std::to_string(ranks) + " ranks (mpirun)");
+        communication_run_id = run_communication_ranks(arguments, ranks, mpirun, store->path());
+      }
     }
     bar.finish();
   } catch (const std::exception& error) {
@@ -251,6 +296,7 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
                         {"compute_records", compute.size()},
                         {"communication_records", communication.size()},
                         {"training_runs", training_run_ids},
+                        {"communication_run", communication_run_id},
                         {"seconds", seconds}};
   nlohmann::json headline = nlohmann::json::object();
   for (const auto& [threads, rate] : gemm_flops) headline["gemm_gflops_threads_" + std::to_string(threads)] = rate / 1e9;
@@ -274,6 +320,9 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
     std::fprintf(stderr, "engine profile: %zu compute and %zu communication microbenchmarks and %zu calibration "
                  "training runs in %.1f s on %s\n",
                  compute.size(), communication.size(), training_run_ids.size(), seconds, machine.summary().c_str());
+    if (!communication_run_id.empty())
+      std::fprintf(stderr, "  collectives and send/recv: profile run %s (over ranks started with mpirun)\n",
+                   communication_run_id.c_str());
     for (const auto& [threads, rate] : gemm_flops)
       std::fprintf(stderr, "  best GEMM           %7.1f GFLOP/s on %d thread%s\n", rate / 1e9, threads, threads > 1 ? "s" : "");
     for (const auto& [threads, rate] : stream_bytes)

@@ -3,8 +3,13 @@
 // records them in the run store as a run of kind 'profile' with the machine's description. The
 // engine's command line registers the subcommand with add_profile_options and calls run_profile.
 //
-//   engine profile --db runs.db [--quick] [--threads 1,2] [--json]
-//   mpirun -np 2 ... engine profile --db runs.db        (adds the collectives and send/recv)
+//   engine profile --db runs.db [--quick] [--threads 1,2] [--ranks 2] [--json]
+//
+// With --ranks N > 1 (the default when the machine has 2 cores or more and mpirun is on PATH) it
+// then starts `engine profile --only-communication` on N ranks itself, the way validate starts
+// its 2-rank runs (calibration/process.hpp: mpirun_prefix), for the collectives and send/recv:
+// a profile measured over another MPI transport does not describe the runs it predicts. Run
+// under mpirun by hand, it measures the collectives over whatever transport that mpirun chose.
 //
 // Compute microbenchmarks run on world rank 0 only (the other ranks wait), communication ones
 // on every rank; rank 0 writes the store and prints. On one process it then trains a small
@@ -30,6 +35,8 @@ struct ProfileArguments {
   std::vector<int> threads;       // kernel thread counts ("" = 1 and the physical cores)
   bool skip_compute = false;      // only the communication microbenchmarks
   bool training_runs = true;      // the calibration set of short engine train runs (one process only)
+  int ranks = -1;                 // communication microbenchmarks over this many ranks started by
+                                  // engine profile itself (-1: 2 when there are 2+ cores and an mpirun)
   double min_seconds = 0;         // per case (0 = the default: 0.03 s, quick 0.005 s)
   bool json = false;
   bool quiet = false;

@@ -41,20 +41,6 @@ double percentile(std::vector<double> v, double p) {
   return v[lower] + (position - static_cast<double>(lower)) * (v[upper] - v[lower]);
 }
 
-bool is_open_mpi(const fs::path& mpirun) {
-  static std::map<std::string, bool> cache;
-  auto it = cache.find(mpirun.string());
-  if (it != cache.end()) return it->second;
-  bool open = false;
-  try {
-    const ProcessResult r = run_process({mpirun.string(), "--version"}, {}, 20);
-    open = (r.out + r.err).find("Open MPI") != std::string::npos || (r.out + r.err).find("OpenRTE") != std::string::npos;
-  } catch (const std::exception&) {
-  }
-  cache[mpirun.string()] = open;
-  return open;
-}
-
 }  // namespace
 
 std::string ValidationConfig::scenario_yaml(const std::string& profile) const {
@@ -161,13 +147,7 @@ void run_engine_once(ValidationRun& run, const fs::path& scenario_path, const Va
       run.error = "needs " + std::to_string(config.ranks()) + " ranks and no mpirun was found";
       return;
     }
-    argv = {options.mpirun.string(), "-np", std::to_string(config.ranks())};
-    if (is_open_mpi(options.mpirun)) {
-      for (const char* flag : {"--oversubscribe", "--bind-to", "none", "--mca", "pml", "ob1", "--mca", "btl",
-                               "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none"})
-        argv.emplace_back(flag);
-      environment = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"};
-    }
+    argv = mpirun_prefix(options.mpirun, config.ranks(), environment);
   }
   for (const std::string& a : {options.engine.string(), std::string("train"), scenario_path.string(),
                                std::string("--steps"), std::to_string(options.steps), std::string("--db"),

@@ -132,24 +132,29 @@ TEST_F(CalibrateCli, AnalyticCollectiveEstimateAgreesWithTheSimulatedTwin) {
 }
 
 TEST_F(CalibrateCli, ProfileThenFitWritesAUsableCpuProfile) {
-  // engine profile --quick on this machine (and its collectives under mpirun when available),
-  // then tandem-calibrate fit on the microbenchmarks.
-  Output o = run(std::string("'") + TANDEM_ENGINE + "' profile --quick --db runs.db --json --threads 1");
+  // engine profile --quick on this machine (and its collectives over 2 ranks it starts with
+  // mpirun, when there is one), then tandem-calibrate fit on the microbenchmarks.
+  const bool collectives = std::string(TANDEM_MPIEXEC).size() > 0;
+  Output o = run(std::string("PATH='") + fs::path(TANDEM_MPIEXEC).parent_path().string() + ":'\"$PATH\" '" + TANDEM_ENGINE +
+                 "' profile --quick --db runs.db --json --threads 1 --ranks " + (collectives ? "2" : "1"));
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const json profile_run = json::parse(o.out);
   EXPECT_GT(profile_run["compute_records"].get<int>(), 50);
   report::RunStore store = report::RunStore::open(directory_ / "runs.db");
   const auto runs = store.list_runs({.kind = report::RunKind::Profile});
-  ASSERT_EQ(runs.size(), 1u);
-  EXPECT_EQ(runs[0].status, report::RunStatus::Finished);
-  EXPECT_FALSE(store.load_run(runs[0].id).info.host.empty());  // the machine's description
-  bool collectives = false;
-  if (std::string(TANDEM_MPIEXEC).size() > 0) {
-    o = run(std::string("'") + TANDEM_MPIEXEC + "' -np 2 --oversubscribe --bind-to none --mca pml ob1 --mca btl self,vader "
-            "--mca btl_vader_single_copy_mechanism none '" + TANDEM_ENGINE + "' profile --quick --only-communication --db runs.db --json");
-    ASSERT_EQ(o.exit_code, 0) << o.err;
-    EXPECT_GT(json::parse(o.out.substr(o.out.find('{')))["communication_records"].get<int>(), 5);
-    collectives = true;
+  ASSERT_EQ(runs.size(), collectives ? 2u : 1u);
+  for (const auto& r : runs) EXPECT_EQ(r.status, report::RunStatus::Finished) << r.name;
+  EXPECT_FALSE(store.load_run(runs.back().id).info.host.empty());  // the machine's description
+  if (collectives) {
+    // The ranks record their own run, on the transport validate's 2-rank runs use.
+    const std::string id = profile_run["communication_run"].get<std::string>();
+    const auto records = store.load_microbenchmarks({.run_id = id});
+    EXPECT_GT(records.size(), 5u);
+    for (const auto& r : records) {
+      const json params = json::parse(r.benchmark.params_json);
+      EXPECT_EQ(params["group_size"], 2) << r.benchmark.params_json;
+      EXPECT_EQ(params["mpi_transport"], "pml=ob1 btl=self,vader btl_vader_single_copy_mechanism=none");  // Open MPI
+    }
   }
   o = run(std::string("'") + TANDEM_CALIBRATE + "' fit --db runs.db --out cpu-mine.yaml --compute-from microbenchmarks --json");
   ASSERT_EQ(o.exit_code, 0) << o.err;
