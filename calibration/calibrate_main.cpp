@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   validate_command->add_option("--mpirun", validate.mpirun, "mpirun for multi-rank runs (default: on PATH)");
   validate_command->add_option("--steps", validate.steps, "training steps per run (default 20, quick 6; the first 2 are "
                                                           "not timed)");
-  validate_command->add_option("--repeats", validate.repeats, "runs per configuration (default 3, as engine profile runs its calibration set; quick 1); the fastest run is the measurement");
+  validate_command->add_option("--repeats", validate.repeats, "runs per configuration (default 5, as engine profile runs its calibration set; quick 1); the fastest run is the measurement");
   validate_command->add_option("--config", validate.only, "only the configurations whose name contains this "
                                                           "(repeatable)");
   validate_command->add_flag("--quick", validate.quick, "a tiny matrix (3 configurations, 1 repeat): a smoke test");

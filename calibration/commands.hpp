@@ -46,8 +46,8 @@ struct ValidateArguments {
   std::string db;
   std::string engine;
   std::string mpirun;
-  int steps = 0;    // 0: 8 (quick 6)
-  int repeats = 0;  // 0: 2 (quick 1)
+  int steps = 0;    // 0: 20 (quick 6)
+  int repeats = 0;  // 0: 5 (quick 1)
   std::vector<std::string> only;
   bool quick = false;
   bool oversubscribed = false;

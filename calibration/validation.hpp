@@ -67,7 +67,7 @@ struct ValidationOptions {
   std::string profile = "cpu";       // cluster.gpu of the scenarios (built-in name or path)
   int steps = 8;
   int warmup_steps = 2;
-  int repeats = 2;
+  int repeats = 5;
   bool reuse = false;  // measurements: the newest `repeats` stored runs per configuration, none run
   bool quiet = false;
 };
