@@ -42,6 +42,9 @@ void add_profile_options(CLI::App& command, ProfileArguments& arguments) {
                      "then measure the collectives and send/recv over this many ranks, started with mpirun as "
                      "validate starts its runs (default: 2 when there are 2+ cores and mpirun is on PATH; 1: none)")
       ->check(CLI::PositiveNumber);
+  command.add_flag("--emit-records", arguments.emit_records,
+                   "print the communication microbenchmarks as JSON on stdout instead of storing them "
+                   "(how engine profile --ranks collects them from its ranks)");
   command.add_option("--name", arguments.name, "name of the profile run in the store");
   command.add_flag("--json", arguments.json, "print one JSON object (run id, record counts) on stdout");
   command.add_flag("-q,--quiet", arguments.quiet, "no progress bar or summary");
@@ -115,7 +118,8 @@ std::vector<CalibrationRun> calibration_set(bool quick, int cores) {
 // of each), recording them in `db`. Returns the run ids; failures are reported and skipped.
 std::vector<std::string> run_calibration_set(const std::vector<CalibrationRun>& set, int repeats,
                                              const std::filesystem::path& db,
-                                             const std::function<void(std::size_t, const std::string&)>& progress) {
+                                             const std::function<void(std::size_t, const std::string&)>& progress,
+                                             const std::function<void()>& after_each_repeat) {
   std::vector<std::string> ids;
   std::error_code code;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", code);
@@ -154,25 +158,24 @@ std::vector<std::string> run_calibration_set(const std::vector<CalibrationRun>& 
                    result.err.c_str());
     }
     if (progress) progress(done, "engine train " + run.name());
+    if (after_each_repeat && (index + 1) % set.size() == 0) after_each_repeat();
   }
   std::filesystem::remove_all(directory, code);
   return ids;
 }
 
 // The communication microbenchmarks over `ranks` ranks of this executable, started with mpirun
-// the way validate starts its multi-rank runs; they record themselves as their own profile run.
-// Returns that run's id, or throws with the ranks' error output.
-std::string run_communication_ranks(const ProfileArguments& arguments, int ranks, const std::filesystem::path& mpirun,
-                                    const std::filesystem::path& db) {
+// the way validate starts its multi-rank runs; rank 0 prints them (--emit-records). Throws with
+// the ranks' error output.
+std::vector<report::Microbenchmark> run_communication_ranks(const ProfileArguments& arguments, int ranks,
+                                                            const std::filesystem::path& mpirun) {
   std::error_code code;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", code);
   if (code) throw std::runtime_error("cannot find this executable (/proc/self/exe) to start on " + std::to_string(ranks) + " ranks");
   std::vector<std::string> environment;
   std::vector<std::string> argv = mpirun_prefix(mpirun, ranks, environment);
-  for (const std::string& a : {self.string(), std::string("profile"), std::string("--only-communication"),
-                               std::string("--db"), db.string(), std::string("--json"), std::string("--quiet"),
-                               std::string("--name"), arguments.name + " (communication)"})
-    argv.push_back(a);
+  argv.push_back(self.string());
+  for (const char* a : {"profile", "--only-communication", "--emit-records", "--quiet"}) argv.emplace_back(a);
   if (arguments.quick) argv.emplace_back("--quick");
   if (arguments.min_seconds > 0) {
     argv.emplace_back("--min-time");
@@ -180,15 +183,38 @@ std::string run_communication_ranks(const ProfileArguments& arguments, int ranks
   }
   const ProcessResult result = run_process(argv, environment, 1800);
   const auto j = nlohmann::json::parse(result.out.substr(std::min(result.out.size(), result.out.find('{'))), nullptr, false);
-  if (result.exit_code != 0 || !j.is_object() || !j.contains("run_id")) {
+  if (result.exit_code != 0 || !j.is_object() || !j.contains("records")) {
     std::string message = result.err.size() > 600 ? result.err.substr(result.err.size() - 600) : result.err;
     throw std::runtime_error(mpirun.string() + " -np " + std::to_string(ranks) + " engine profile --only-communication exited with " +
                              std::to_string(result.exit_code) + (result.timed_out ? " (timed out)" : "") + ": " + message);
   }
-  return j["run_id"].get<std::string>();
+  std::vector<report::Microbenchmark> records;
+  for (const auto& r : j["records"])
+    records.push_back({r.at("op"), r.at("params_json"), r.at("size_bytes"), r.at("flops"), r.at("repeats"),
+                       r.at("time_s"), r.at("time_min_s"), r.at("time_max_s")});
+  return records;
 }
 
 }  // namespace
+
+void keep_fastest(std::vector<report::Microbenchmark>& kept, const std::vector<report::Microbenchmark>& launch) {
+  for (const report::Microbenchmark& record : launch) {
+    auto same = std::find_if(kept.begin(), kept.end(), [&](const report::Microbenchmark& k) {
+      return k.op == record.op && k.params_json == record.params_json && k.size_bytes == record.size_bytes;
+    });
+    if (same == kept.end()) {
+      kept.push_back(record);
+      continue;
+    }
+    const double low = std::min(same->time_min_s, record.time_min_s);
+    const double high = std::max(same->time_max_s, record.time_max_s);
+    const int repeats = same->repeats + record.repeats;
+    if (record.time_s < same->time_s) *same = record;
+    same->time_min_s = low;
+    same->time_max_s = high;
+    same->repeats = repeats;
+  }
+}
 
 int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
   const bool root = world.rank() == 0;
@@ -202,7 +228,7 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
   std::optional<report::RunStore> store;
   std::string run_id;
   const report::MachineDescription machine = report::describe_machine();
-  if (root) {
+  if (root && !arguments.emit_records) {
     try {
       store.emplace(report::RunStore::open(arguments.db.empty() ? report::default_database_path()
                                                                  : std::filesystem::path(arguments.db)));
@@ -220,7 +246,7 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
     }
   }
   // Every rank learns whether rank 0 could open the store.
-  double ok = store ? 1 : 0;
+  double ok = store || arguments.emit_records ? 1 : 0;
   world.broadcast(&ok, 1, comm::DataType::Float64, 0);
   if (ok == 0) return 1;
 
@@ -228,7 +254,7 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
   std::vector<report::Microbenchmark> compute;
   std::vector<report::Microbenchmark> communication;
   std::vector<std::string> training_run_ids;
-  std::string communication_run_id;  // the ranks started by --ranks record their own run
+  int communication_launches = 0;  // of --ranks
   try {
     ProgressBar bar(root && !arguments.quiet && !arguments.json);
     if (root && !arguments.skip_compute) {
@@ -239,23 +265,30 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
     world.barrier();
     communication = run_communication_microbenchmarks(
         world, options, [&](std::size_t done, std::size_t total, const std::string& label) { bar.update(done, total, label); });
+    // One process: the communication microbenchmarks on ranks started here, once after each
+    // repeat of the calibration set (or once), the fastest launch of each case kept.
+    int ranks = 1;
+    std::filesystem::path mpirun;
+    if (root && world.size() == 1) {
+      mpirun = find_on_path("mpirun").empty() ? find_on_path("mpiexec") : find_on_path("mpirun");
+      ranks = arguments.ranks >= 0 ? arguments.ranks : (physical_cores() >= 2 && !mpirun.empty() ? 2 : 1);
+      if (ranks > 1 && mpirun.empty()) throw std::runtime_error("--ranks " + std::to_string(ranks) + ": no mpirun or mpiexec on PATH");
+    }
+    const auto launch_ranks = [&] {
+      if (ranks <= 1) return;
+      bar.update(1, 1, "collectives over " + std::to_string(ranks) + " ranks (mpirun)");
+      keep_fastest(communication, run_communication_ranks(arguments, ranks, mpirun));
+      ++communication_launches;
+    };
     if (root && world.size() == 1 && arguments.training_runs && !arguments.skip_compute) {
       const auto set = calibration_set(arguments.quick, physical_cores());
       const int repeats = arguments.quick ? 1 : kCalibrationRepeats;
-      training_run_ids = run_calibration_set(set, repeats, store->path(), [&](std::size_t done, const std::string& label) {
-        bar.update(done, set.size() * static_cast<std::size_t>(repeats), label);
-      });
-    }
-    // One process: the communication microbenchmarks on ranks started here.
-    if (root && world.size() == 1) {
-      const std::filesystem::path mpirun = find_on_path("mpirun").empty() ? find_on_path("mpiexec") : find_on_path("mpirun");
-      int ranks = arguments.ranks;
-      if (ranks < 0) ranks = physical_cores() >= 2 && !mpirun.empty() ? 2 : 1;
-      if (ranks > 1 && mpirun.empty()) throw std::runtime_error("--ranks " + std::to_string(ranks) + ": no mpirun or mpiexec on PATH");
-      if (ranks > 1) {
-        bar.update(1, 1, "collectives over " + std::to_string(ranks) + " ranks (mpirun)");
-        communication_run_id = run_communication_ranks(arguments, ranks, mpirun, store->path());
-      }
+      training_run_ids = run_calibration_set(
+          set, repeats, store->path(),
+          [&](std::size_t done, const std::string& label) { bar.update(done, set.size() * static_cast<std::size_t>(repeats), label); },
+          launch_ranks);
+    } else {
+      launch_ranks();
     }
     bar.finish();
   } catch (const std::exception& error) {
@@ -269,6 +302,15 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
     return 1;
   }
   if (!root) return 0;
+  if (arguments.emit_records) {
+    nlohmann::json records = nlohmann::json::array();
+    for (const report::Microbenchmark& r : communication)
+      records.push_back({{"op", r.op}, {"params_json", r.params_json}, {"size_bytes", r.size_bytes}, {"flops", r.flops},
+                         {"repeats", r.repeats}, {"time_s", r.time_s}, {"time_min_s", r.time_min_s},
+                         {"time_max_s", r.time_max_s}});
+    std::cout << nlohmann::json{{"records", records}}.dump() << std::endl;
+    return 0;
+  }
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   // Headline numbers: the best GEMM rate per thread count, the best streaming rate of the
@@ -296,7 +338,7 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
                         {"compute_records", compute.size()},
                         {"communication_records", communication.size()},
                         {"training_runs", training_run_ids},
-                        {"communication_run", communication_run_id},
+                        {"communication_launches", communication_launches},
                         {"seconds", seconds}};
   nlohmann::json headline = nlohmann::json::object();
   for (const auto& [threads, rate] : gemm_flops) headline["gemm_gflops_threads_" + std::to_string(threads)] = rate / 1e9;
@@ -320,9 +362,9 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
     std::fprintf(stderr, "engine profile: %zu compute and %zu communication microbenchmarks and %zu calibration "
                  "training runs in %.1f s on %s\n",
                  compute.size(), communication.size(), training_run_ids.size(), seconds, machine.summary().c_str());
-    if (!communication_run_id.empty())
-      std::fprintf(stderr, "  collectives and send/recv: profile run %s (over ranks started with mpirun)\n",
-                   communication_run_id.c_str());
+    if (communication_launches > 0)
+      std::fprintf(stderr, "  collectives and send/recv: the fastest of %d launches over ranks started with mpirun\n",
+                   communication_launches);
     for (const auto& [threads, rate] : gemm_flops)
       std::fprintf(stderr, "  best GEMM           %7.1f GFLOP/s on %d thread%s\n", rate / 1e9, threads, threads > 1 ? "s" : "");
     for (const auto& [threads, rate] : stream_bytes)

@@ -13,6 +13,7 @@
 #include "calibration/compute_fit.hpp"
 #include "calibration/least_squares.hpp"
 #include "calibration/network_fit.hpp"
+#include "calibration/profile_command.hpp"
 #include "report/run_store.hpp"
 #include "report/trace_record.hpp"
 #include "sim/compute_cost.hpp"
@@ -523,4 +524,27 @@ TEST(InSituRuns, OneRanksOpsAreScaledToAddUpToItsMedianStep) {
     EXPECT_NEAR(o.measured_s, expected, 1e-12) << strategy::to_string(o.op.code);
   }
   std::filesystem::remove(path);
+}
+
+// engine profile --ranks launches its communication microbenchmarks after each calibration repeat
+// and keeps, per case, the launch with the shortest median, with every launch's extremes and
+// repeats.
+TEST(CommunicationLaunches, EachCaseKeepsItsFastestLaunch) {
+  using report::Microbenchmark;
+  std::vector<Microbenchmark> kept;
+  calibration::keep_fastest(kept, {{"all-reduce", "{\"group_size\":2}", 1024, 0, 10, 5e-6, 4e-6, 9e-6},
+                                   {"send-recv", "{\"group_size\":2}", 1024, 0, 10, 2e-6, 1e-6, 3e-6}});
+  calibration::keep_fastest(kept, {{"all-reduce", "{\"group_size\":2}", 1024, 0, 20, 3e-6, 2.5e-6, 4e-6},
+                                   {"send-recv", "{\"group_size\":2}", 1024, 0, 5, 6e-6, 0.5e-6, 7e-6},
+                                   {"send-recv", "{\"group_size\":2}", 2048, 0, 5, 8e-6, 7e-6, 9e-6}});
+  ASSERT_EQ(kept.size(), 3u);
+  EXPECT_DOUBLE_EQ(kept[0].time_s, 3e-6);  // the second launch was faster
+  EXPECT_DOUBLE_EQ(kept[0].time_min_s, 2.5e-6);
+  EXPECT_DOUBLE_EQ(kept[0].time_max_s, 9e-6);
+  EXPECT_EQ(kept[0].repeats, 30);
+  EXPECT_DOUBLE_EQ(kept[1].time_s, 2e-6);  // the first launch was faster
+  EXPECT_DOUBLE_EQ(kept[1].time_min_s, 0.5e-6);
+  EXPECT_DOUBLE_EQ(kept[1].time_max_s, 7e-6);
+  EXPECT_EQ(kept[1].repeats, 15);
+  EXPECT_DOUBLE_EQ(kept[2].time_s, 8e-6);  // another size: its own case
 }
