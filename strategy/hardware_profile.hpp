@@ -150,13 +150,14 @@ struct HardwareProfile {
   // kernels parallelise only loops large enough to pay for it. 0 = every op uses every thread.
   // GEMMs follow the kernels' own split rule (strategy/cpu_threading.hpp).
   double parallel_grain_flops = 0;
-  // What each of a rank's threads keeps of its one-thread compute rate and memory bandwidth when
-  // the rank runs on every core of the machine (cpu profile): the threads of one op split its
+  // What each of an op's threads keeps of its one-thread compute rate and memory bandwidth when
+  // the op runs on every core of the machine (cpu profile): the threads of one op split its
   // loops and GEMM blocks, share its operands and wait for each other at its end, and stream the
-  // same large arrays. Interpolated linearly in the rank's other threads (busy = min(cores,
-  // threads per rank)); 1 = threads scale perfectly. Other ranks' cores do not count: on the
-  // development VM a 1-thread rank beside another 1-thread rank ran its ops 0-2% slower than
-  // alone (GEMMs +1%), while 2 threads of one rank kept ~93% of their compute rate.
+  // same large arrays. Interpolated linearly in the op's other threads (busy = min(cores, the
+  // threads the op runs on)); 1 = threads scale perfectly. Neither the rank's idle threads nor
+  // other ranks' cores count: on the development VM a 1-thread rank beside another 1-thread rank
+  // ran its ops 0-2% slower than alone (GEMMs +1%), and a loop left on one thread of a 2-thread
+  // rank took its one-thread time, while 2 threads of one GEMM kept ~93% of their compute rate.
   double all_core_compute_efficiency = 1.0;
   double all_core_memory_efficiency = 1.0;
 
