@@ -169,14 +169,15 @@ class RankActor {
   std::unordered_map<std::uint32_t, int> send_outstanding_;
   std::size_t batch_begin_ = 0;
   double batch_start_time_ = 0;
-  // The cpu backend's communication advances only inside MPI calls, which its runner makes
-  // between ops and while it waits (Open MPI's non-blocking collectives have no progress thread):
-  // a collective or a send starts only when the rank's compute stream is idle and holds it until
-  // it ends. Measured: a TP input-gradient all-reduce posted before a weight-gradient GEMM ended
-  // after it (910 us against 263 us alone).
+  // The cpu backend's collectives advance only inside MPI calls, which its runner makes between
+  // ops and while it waits (Open MPI's non-blocking collectives have no progress thread): a
+  // collective starts only when the rank's compute stream is idle and holds it until it ends.
+  // Measured: a TP input-gradient all-reduce posted before a weight-gradient GEMM ended after it
+  // (910 us against 263 us alone). Pipeline sends do not hold it: their receiver, waiting in MPI,
+  // moves them along (with sends holding the compute too, PP 2 was predicted 4-7% slow).
   bool serialize_communication_ = false;
   bool computing_ = false;
-  int communicating_ = 0;  // collectives and sends of this rank in flight
+  int communicating_ = 0;  // collectives of this rank in flight
 };
 
 class Executor {
@@ -337,9 +338,8 @@ void RankActor::prepare(const ComputeCostModel& cost) {
 }
 
 bool RankActor::holds_compute(const Op& op) const {
-  if (op.type == OpType::Collective) return true;
-  return op.type == OpType::SendRecv &&
-         (collective_prep[op.id] != nullptr || op.code == OpCode::PpSendActivation || op.code == OpCode::PpSendGradient);
+  // Collectives, and send/recv pairs the program runs as collectives (context parallelism).
+  return op.type == OpType::Collective || (op.type == OpType::SendRecv && collective_prep[op.id] != nullptr);
 }
 
 bool RankActor::deps_done(const Op& op) const {
