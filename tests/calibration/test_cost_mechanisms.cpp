@@ -46,6 +46,17 @@ class Mechanisms : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(directory_); }
   strategy::Scenario scenario(const std::string& yaml) { return strategy::parse_scenario(yaml, directory_); }
+  // The built-in cpu profile on a 4-core machine, no kernel overhead, with these thread
+  // efficiencies and loop grain.
+  static strategy::HardwareProfile four_core_cpu(double compute_efficiency, double memory_efficiency, double grain) {
+    strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
+    cpu.kernel_overhead_s = 0;
+    cpu.cores = 4;
+    cpu.parallel_grain_flops = grain;
+    cpu.all_core_compute_efficiency = compute_efficiency;
+    cpu.all_core_memory_efficiency = memory_efficiency;
+    return cpu;
+  }
   fs::path directory_;
 };
 
@@ -158,12 +169,7 @@ TEST_F(Mechanisms, EachThreadSlowsDownAsItsRanksOtherThreadsJoinIt) {
   // 4 cores, each thread keeping 80% of its compute and 50% of its bandwidth when its rank uses
   // all 4: with b of them busy with the rank's threads a thread keeps 1 - 0.2 (b-1)/3 of its
   // compute, 1 - 0.5 (b-1)/3 of its bandwidth. Other ranks' threads only share the cores.
-  strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
-  cpu.kernel_overhead_s = 0;
-  cpu.cores = 4;
-  cpu.parallel_grain_flops = 0;
-  cpu.all_core_compute_efficiency = 0.8;
-  cpu.all_core_memory_efficiency = 0.5;
+  const strategy::HardwareProfile cpu = four_core_cpu(0.8, 0.5, 0);
   const double per_core_bandwidth = cpu.memory_bandwidth_bytes_per_s * cpu.memory_efficiency;
   strategy::Op stream;
   stream.type = strategy::OpType::Compute;
@@ -189,12 +195,7 @@ TEST_F(Mechanisms, AnOpSlowsDownOnlyByTheThreadsItRunsOn) {
   // 4 cores, a 4-thread rank, the loop rule's grain g: an op of F FLOPs runs on
   // min(4, max(1, floor(F / g))) threads, each keeping 1 - (1 - e) (t - 1) / 3 of its rate. An
   // op left on one thread runs at its one-thread rate however many threads the rank has.
-  strategy::HardwareProfile cpu = strategy::load_hardware_profile("cpu", ".");
-  cpu.kernel_overhead_s = 0;
-  cpu.cores = 4;
-  cpu.parallel_grain_flops = 1e6;
-  cpu.all_core_compute_efficiency = 0.7;
-  cpu.all_core_memory_efficiency = 0.4;
+  const strategy::HardwareProfile cpu = four_core_cpu(0.7, 0.4, 1e6);
   const double per_core_bandwidth = cpu.memory_bandwidth_bytes_per_s * cpu.memory_efficiency;
   const double vector = cpu.peak_flops_fp32 * cpu.vector_efficiency;
   const sim::ComputeCostModel rank(cpu, strategy::Precision::Fp32, 4, 1);

@@ -433,6 +433,19 @@ TEST(ProfileFit, RecoversEachCollectiveKindsPaceAgainstSendRecv) {
 
 }  // namespace
 
+namespace {
+
+// A training run of `scenario` begun in `store`.
+std::string begin_training_run(report::RunStore& store, const std::string& scenario) {
+  report::RunInfo info;
+  info.kind = report::RunKind::Training;
+  info.name = "r";
+  info.scenario_yaml = scenario;
+  return store.begin_run(info);
+}
+
+}  // namespace
+
 // Of repeated runs of one configuration the fit keeps the fastest (median step after the warm-up
 // steps); different configurations and runs without step times are all kept, in order.
 TEST(InSituRuns, TheFastestRunOfEachConfigurationIsKept) {
@@ -441,11 +454,7 @@ TEST(InSituRuns, TheFastestRunOfEachConfigurationIsKept) {
   {
     report::RunStore store = report::RunStore::open(path);
     auto run = [&](const std::string& scenario, std::vector<double> steps) {
-      report::RunInfo info;
-      info.kind = report::RunKind::Training;
-      info.name = "r";
-      info.scenario_yaml = scenario;
-      const std::string id = store.begin_run(info);
+      const std::string id = begin_training_run(store, scenario);
       std::vector<report::MetricPoint> points;
       for (std::size_t i = 0; i < steps.size(); ++i) points.push_back({static_cast<std::int64_t>(i + 1), "step_time_s", steps[i]});
       store.add_metrics(id, points);
@@ -484,11 +493,7 @@ TEST(InSituRuns, OneRanksOpsAreScaledToAddUpToItsMedianStep) {
   std::vector<calibration::InSituOp> found;
   {
     report::RunStore store = report::RunStore::open(path);
-    report::RunInfo info;
-    info.kind = report::RunKind::Training;
-    info.name = "r";
-    info.scenario_yaml = yaml;
-    const std::string id = store.begin_run(info);
+    const std::string id = begin_training_run(store, yaml);
     std::vector<report::MetricPoint> steps;
     for (std::int64_t step = 1; step <= 5; ++step) {
       std::vector<report::TraceRecord> records;
