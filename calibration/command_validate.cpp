@@ -47,8 +47,7 @@ int run_validate(const ValidateArguments& arguments, const CommonOptions& common
               << " (build the engine target, or pass --engine PATH)\n";
     return kExitBadInput;
   }
-  options.mpirun = arguments.mpirun.empty() ? find_on_path("mpirun") : fs::path(arguments.mpirun);
-  if (options.mpirun.empty()) options.mpirun = find_on_path("mpiexec");
+  options.mpirun = arguments.mpirun.empty() ? find_mpirun() : fs::path(arguments.mpirun);
   if (!arguments.mpirun.empty() && ::access(options.mpirun.c_str(), X_OK) != 0) {
     std::cerr << "error: --mpirun " << arguments.mpirun << ": not an executable\n";
     return kExitBadInput;

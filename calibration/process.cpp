@@ -97,6 +97,11 @@ std::filesystem::path find_on_path(const std::string& name) {
   return {};
 }
 
+std::filesystem::path find_mpirun() {
+  const std::filesystem::path mpirun = find_on_path("mpirun");
+  return mpirun.empty() ? find_on_path("mpiexec") : mpirun;
+}
+
 namespace {
 
 bool is_open_mpi(const std::filesystem::path& mpirun) {

@@ -23,6 +23,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::vecto
 
 // An executable on PATH ("" when there is none).
 std::filesystem::path find_on_path(const std::string& name);
+// mpirun on PATH, else mpiexec ("" when neither is there).
+std::filesystem::path find_mpirun();
 
 // The one way Tandem's tools start `ranks` local ranks of a command (validate's 2-rank runs,
 // engine profile's communication microbenchmarks), so that the profile is measured on the

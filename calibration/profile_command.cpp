@@ -270,7 +270,7 @@ int run_profile(const ProfileArguments& arguments, comm::Communicator& world) {
     int ranks = 1;
     std::filesystem::path mpirun;
     if (root && world.size() == 1) {
-      mpirun = find_on_path("mpirun").empty() ? find_on_path("mpiexec") : find_on_path("mpirun");
+      mpirun = find_mpirun();
       ranks = arguments.ranks >= 0 ? arguments.ranks : (physical_cores() >= 2 && !mpirun.empty() ? 2 : 1);
       if (ranks > 1 && mpirun.empty()) throw std::runtime_error("--ranks " + std::to_string(ranks) + ": no mpirun or mpiexec on PATH");
     }

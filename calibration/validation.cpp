@@ -127,9 +127,8 @@ double load_average() {
 namespace {
 
 // A stored training run's step times after the warm-up steps.
-std::vector<double> timed_steps(const std::string& run_id, const ValidationOptions& options) {
+std::vector<double> timed_steps(const report::RunStore& store, const std::string& run_id, const ValidationOptions& options) {
   std::vector<double> steps;
-  const report::RunStore store = report::RunStore::open(options.db);
   for (const report::MetricPoint& point : store.load_metrics(run_id, "step_time_s"))
     if (point.step > options.warmup_steps && std::isfinite(point.value)) steps.push_back(point.value);
   return steps;
@@ -176,7 +175,7 @@ void run_engine_once(ValidationRun& run, const fs::path& scenario_path, const Va
   }
   const std::string run_id = result.value("run_id", "");
   std::vector<double> steps;
-  if (!run_id.empty()) steps = timed_steps(run_id, options);
+  if (!run_id.empty()) steps = timed_steps(report::RunStore::open(options.db), run_id, options);
   if (steps.empty() && result.contains("step_time_s")) steps.push_back(result["step_time_s"].get<double>());
   if (steps.empty()) {
     run.error = "no step time measured";
@@ -201,7 +200,7 @@ void reuse_stored_runs(ValidationRun& run, const ValidationOptions& options, std
   for (const report::RunSummary& summary : store.list_runs(filter))
     if (summary.name == name && ids.size() < static_cast<std::size_t>(std::max(1, options.repeats))) ids.push_back(summary.id);
   for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
-    const std::vector<double> steps = timed_steps(*it, options);
+    const std::vector<double> steps = timed_steps(store, *it, options);
     if (steps.empty()) continue;
     run.run_ids.push_back(*it);
     run.run_medians_s.push_back(median_of(steps));
