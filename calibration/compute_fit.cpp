@@ -544,14 +544,17 @@ std::vector<InSituOp> in_situ_ops(const report::RunStore& store, const std::vect
     const int threads = scenario.cluster.threads_per_rank;
     const int ranks = scenario.cluster.gpus();
     std::map<std::pair<int, std::uint32_t>, std::vector<double>> per_op;  // (rank, op id) -> durations
+    std::map<std::pair<int, std::uint32_t>, strategy::OpCode> traced_code;
     const auto steps = store.trace_steps(id);
     std::size_t used_steps = 0;
     for (std::int64_t step : steps) {
       if (step <= skip_steps) continue;
       ++used_steps;
       for (const report::TraceRecord& record : store.load_trace(id, step).records) {
-        if (record.code != strategy::OpCode::StepBegin && record.end_s > record.start_s)
+        if (record.code != strategy::OpCode::StepBegin && record.end_s > record.start_s) {
           per_op[{record.rank, record.op_id}].push_back(record.end_s - record.start_s);
+          traced_code[{record.rank, record.op_id}] = record.code;
+        }
       }
     }
     if (used_steps == 0) {
@@ -561,15 +564,24 @@ std::vector<InSituOp> in_situ_ops(const report::RunStore& store, const std::vect
     std::map<Key, std::vector<double>> grouped;
     std::map<Key, strategy::Op> op_of;
     double summed_medians = 0;  // one step's ops, each at its median
+    std::size_t other_program = 0;  // ops whose id names another op in this version's program
     for (auto& [where, durations] : per_op) {
       const auto& ops = program.ops_of_rank(where.first);
-      if (where.second >= ops.size()) continue;
+      if (where.second >= ops.size() || ops[where.second].code != traced_code[where]) {
+        ++other_program;
+        continue;
+      }
       const strategy::Op& op = ops[where.second];
       if (op.type != strategy::OpType::Compute) continue;
       const Key key{op.code, op.m, op.n, op.k, op.batch, op.flops, op.bytes, threads, ranks};
       grouped[key].push_back(median_of(durations));
       summed_medians += grouped[key].back();
       op_of.emplace(key, op);
+    }
+    if (other_program > 0) {
+      note("traced with another version of the step program (" + std::to_string(other_program) +
+           " op ids name other ops now); run it again");
+      continue;
     }
     // A 1-rank step is its compute ops back to back, but the ops' medians add up to 1.5-4% less
     // than the median step (each op's median drops that op's slow steps, which the step keeps,

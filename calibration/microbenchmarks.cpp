@@ -14,6 +14,7 @@
 
 #include "calibration/process.hpp"
 #include "kernels/cpu/kernels.hpp"
+#include "report/enum_names.hpp"
 #include "strategy/model_formulas.hpp"
 #include "strategy/scenario.hpp"
 
@@ -505,9 +506,7 @@ bool op_of_microbenchmark(const report::Microbenchmark& record, strategy::Op& op
   op.type = strategy::OpType::Compute;
   op.compute_kind = *kind;
   op.phase = *phase;
-  const std::string code = j.value("code", "");
-  for (int c = 0; c <= static_cast<int>(OpCode::OuterStep); ++c)
-    if (strategy::to_string(static_cast<OpCode>(c)) == code) op.code = static_cast<OpCode>(c);
+  if (const auto code = report::op_code_from_name(j.value("code", ""))) op.code = *code;
   op.m = j.value("m", std::int64_t{0});
   op.n = j.value("n", std::int64_t{0});
   op.k = j.value("k", std::int64_t{0});

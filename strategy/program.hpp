@@ -124,6 +124,7 @@ enum class OpCode : std::uint16_t {
   GradientNormReduce,      // global gradient norm for clipping
   OptimizerStep,
   OptimizerGather,         // MuonBP: periodic all-gather of momentum shards (averaged per step)
+  GradientZero,            // zero the gradients before the step accumulates into them (its first op)
   // outer synchronisation (strategy.outer; strategy/outer.hpp). These ops run once every
   // `period` inner steps: the program shows the step in which they run.
   OuterSync,               // DiLoCo: all-reduce (mean) of fp32 pseudo-gradients over the workers

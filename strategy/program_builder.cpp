@@ -56,6 +56,9 @@ class StageBuilder {
   std::vector<Op> build() {
     const auto& s = strategy_;
     step_begin_ = emit(marker(OpCode::StepBegin));
+    // The engine clears the gradients the last step accumulated before this one accumulates its
+    // own (a memset of the rank's gradients; they stay readable after the step).
+    compute(OpCode::GradientZero, ComputeKind::Elementwise, Phase::Optimizer, 0, local_parameters() * gradient_bytes_);
     const auto steps = pipeline_schedule(s.schedule, s.pp, stage_, s.micro_batches(), s.virtual_stages);
     // The last backward of each chunk makes its gradients final.
     std::map<int, int> backwards_left;
@@ -319,8 +322,9 @@ class StageBuilder {
     }
     const CollectiveKind input_grad_kind =
         sequence_parallel() ? CollectiveKind::ReduceScatter : CollectiveKind::AllReduce;
-    compute(OpCode::MlpResidualBackward, ComputeKind::Elementwise, phase_, norm_tokens() * h,
-            3 * e_ * norm_tokens() * h);
+    // The residual backward is an identity (both branches read the residual gradient; the norm
+    // backward adds its branch into it), so it carries no work and both executors cost it 0.
+    compute(OpCode::MlpResidualBackward, ComputeKind::Elementwise, phase_, 0, 0);
     if (sequence_parallel()) tp_sync(OpCode::TpMlpOutputBackward, CollectiveKind::AllGather, activation_bytes());
     const double f_local = model_.ffn_hidden / static_cast<double>(s.tp);
     matmul(OpCode::MlpDownBackwardInput, Phase::BackwardInput, tokens_, f_local, h);
@@ -335,8 +339,7 @@ class StageBuilder {
     });
     compute(OpCode::MlpNormBackward, ComputeKind::Norm, Phase::BackwardInput, 2 * norm_flops(norm_tokens()),
             2 * norm_bytes(norm_tokens()));
-    compute(OpCode::AttentionResidualBackward, ComputeKind::Elementwise, Phase::BackwardInput,
-            norm_tokens() * h, 3 * e_ * norm_tokens() * h);
+    compute(OpCode::AttentionResidualBackward, ComputeKind::Elementwise, Phase::BackwardInput, 0, 0);
     if (sequence_parallel())
       tp_sync(OpCode::TpAttentionOutputBackward, CollectiveKind::AllGather, activation_bytes());
     matmul(OpCode::AttentionOutputBackwardInput, Phase::BackwardInput, tokens_, h / s.tp, h);
@@ -727,9 +730,7 @@ class StageBuilder {
     // Read gradients and weights, read and write optimizer state and master weights, write weights.
     const double bytes = (parameters * (gradient_bytes_ + 2 * e_ + 2 * master) + 2 * state_bytes) / shards;
     std::vector<std::uint32_t> all = deps;
-    const std::uint32_t id = compute(OpCode::OptimizerStep, ComputeKind::Optimizer, Phase::Optimizer,
-                                     flops / shards, bytes, all);
-    (void)id;
+    compute(OpCode::OptimizerStep, ComputeKind::Optimizer, Phase::Optimizer, flops / shards, bytes, all);
   }
 
   const ModelSpec& model_;

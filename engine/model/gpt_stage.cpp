@@ -227,6 +227,9 @@ void GptStage<Scalar>::run(const Op& op) {
     case OpCode::StepBegin:
     case OpCode::StepEnd:
       return;
+    case OpCode::GradientZero:
+      params_.zero_grads();
+      return;
 
     // ---- embedding ------------------------------------------------------------------------
     case OpCode::EmbeddingForward: {

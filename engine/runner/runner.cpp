@@ -537,7 +537,7 @@ StepResult Runner<Scalar>::step(int step_number, double lr, const MicroBatchSour
   have_global_norm_ = false;
   trace_.clear();
   model_->reset_loss();
-  model_->parameters().zero_grads();
+  // The program's first compute op (grad-zero) clears the gradients the last step accumulated.
   const StageGeometry& g = model_->geometry();
   int fetched = -1;
   for (const Op& op : *ops_) {

@@ -81,6 +81,12 @@ void check_gradients(const TinyModel& model, TinyRun run = {}) {
   double norm = 0;
   for (double g : grads) norm += g * g;
   EXPECT_GT(norm, 1e-8);
+  // Every step starts from zero gradients (the program's grad-zero op): one more step on the same
+  // weights and tokens leaves the same gradient, not the sum of the steps'.
+  runner.step(1, 0.0, source);
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < grads.size(); ++i) differing += params.grads()[i] != grads[i];
+  EXPECT_EQ(differing, 0u) << "of " << grads.size() << " gradient elements differ after another step";
 }
 
 TEST(EngineGradients, Gpt2StyleLearnedPositionsLayerNormGelu) { check_gradients(TinyModel{}); }

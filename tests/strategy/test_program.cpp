@@ -147,6 +147,39 @@ TEST(Program, DataParallelBucketsCoverEveryGradient) {
   }
 }
 
+TEST(Program, EveryStepStartsByZeroingTheRanksGradients) {
+  // The engine clears the gradients before a step accumulates into them: the first compute op of
+  // every stage writes each of its tensor-parallel rank's gradients once (2 bytes each, bf16).
+  const Scenario s = scenario("{tp: 2, pp: 2, global_batch: 16}");
+  const Program program = build_program(s);
+  double zeroed = 0;
+  for (const auto& ops : program.stage_ops) {
+    ASSERT_GE(ops.size(), 2u);
+    EXPECT_EQ(ops[1].code, OpCode::GradientZero);
+    EXPECT_EQ(ops[1].type, OpType::Compute);
+    EXPECT_EQ(count(ops, OpCode::GradientZero), 1);
+    zeroed += ops[1].bytes;
+  }
+  double expected = 0;
+  for (const ParameterTensorSpec& tensor : parameter_tensors(*s.model, 2))
+    expected += 2.0 * static_cast<double>(local_elements(tensor, 2));
+  EXPECT_NEAR(zeroed, expected, 1);
+}
+
+TEST(Program, TheResidualBackwardCarriesNoWork) {
+  // Both branches of a residual read its gradient; the norm backward adds its branch into it. So
+  // the engine runs no kernel for it, and the program gives the twin nothing to charge.
+  const Program program = build_program(scenario("{tp: 1, pp: 1, global_batch: 8}", "{preset: gpt2-124m}", 1));
+  int residuals = 0;
+  for (const Op& op : program.stage_ops[0])
+    if (op.code == OpCode::MlpResidualBackward || op.code == OpCode::AttentionResidualBackward) {
+      ++residuals;
+      EXPECT_EQ(op.bytes, 0);
+      EXPECT_EQ(op.flops, 0);
+    }
+  EXPECT_EQ(residuals, 2 * 12);
+}
+
 TEST(Program, OverlappedBucketsStartDuringBackward) {
   const Scenario s = scenario("{tp: 8, pp: 1, global_batch: 4, overlap_grad_reduce: true}");
   const Program ops_program = build_program(s);
