@@ -28,7 +28,8 @@ namespace {
 std::string parameter_text(const std::string& name, double value) {
   char text[64];
   if (name.find("bandwidth") != std::string::npos) return strategy::format_bandwidth(value);
-  if (name.find("latency") != std::string::npos || name.find("overhead") != std::string::npos)
+  if (name.find("latency") != std::string::npos || name.find("overhead") != std::string::npos ||
+      name.starts_with("gemm.output_cost"))
     return strategy::format_duration(value);
   if (name.starts_with("compute.fp32")) {
     std::snprintf(text, sizeof text, "%.1f GFLOP/s", value / 1e9);

@@ -77,6 +77,10 @@ struct ComputeUnknowns {
   bool memory = false;
   bool vector = false;
   std::size_t tiles = 0;  // tiles after the first that are fitted
+  // gemm.output_cost of forward and weight-gradient GEMMs (the cpu backend), when records of
+  // input-gradient GEMMs, which pass over their output once, pin the product's own rate.
+  bool forward_output = false;
+  bool weight_gradient_output = false;
   // Kinds whose compute.op_cost_scale is fitted: those with records, when element-wise ops (the
   // reference the memory bandwidth is fitted on) have records too.
   std::vector<strategy::ComputeKind> scaled_kinds;
@@ -86,14 +90,17 @@ struct ComputeUnknowns {
   // are there.
   bool attention_blocks = false;
 
+  // Efficiencies start at most 0.9: near 1 the logistic is flat and the solver cannot move them.
   Eigen::VectorXd start(const strategy::HardwareProfile& p) const {
     std::vector<double> x;
     if (matmul) {
-      x.push_back(logit(p.gemm.peak_efficiency));
+      x.push_back(logit(std::min(0.9, p.gemm.peak_efficiency)));
       x.push_back(std::log(std::max(1.0, p.gemm.k_half)));
-      // Efficiencies start at most 0.9: near 1 the logistic is flat and the solver cannot move them.
       for (std::size_t i = 1; i <= tiles; ++i) x.push_back(logit(std::min(0.9, p.gemm.tiles[i].efficiency)));
     }
+    // Starts at >= 0.5 ns an element: from 0 a log parameter cannot move.
+    if (forward_output) x.push_back(std::log(std::max(0.5e-9, p.gemm.output_cost.forward_s)));
+    if (weight_gradient_output) x.push_back(std::log(std::max(0.2e-9, p.gemm.output_cost.backward_weight_s)));
     if (attention) x.push_back(logit(p.attention_efficiency));
     if (attention_blocks) x.push_back(std::log(std::max(1e-6, p.attention_block_overhead_s)));
     if (memory) x.push_back(std::log(p.memory_bandwidth_bytes_per_s * p.memory_efficiency));
@@ -113,6 +120,8 @@ struct ComputeUnknowns {
       p.gemm.k_half = std::clamp(std::exp(x[i++]), 0.5, 1e5);  // a k-ramp of a fraction of one k step is none
       for (std::size_t t = 1; t <= tiles; ++t) p.gemm.tiles[t].efficiency = logistic(x[i++]);
     }
+    if (forward_output) p.gemm.output_cost.forward_s = std::exp(x[i++]);
+    if (weight_gradient_output) p.gemm.output_cost.backward_weight_s = std::exp(x[i++]);
     if (attention) p.attention_efficiency = logistic(x[i++]);
     if (attention_blocks) p.attention_block_overhead_s = std::exp(x[i++]);
     if (memory) {
@@ -134,6 +143,8 @@ struct ComputeUnknowns {
       n.push_back("gemm.k_half");
       for (std::size_t t = 1; t <= tiles; ++t) n.push_back("gemm.tiles[" + std::to_string(t) + "].efficiency");
     }
+    if (forward_output) n.push_back("gemm.output_cost.forward");
+    if (weight_gradient_output) n.push_back("gemm.output_cost.backward_weight");
     if (attention) n.push_back("compute.attention_efficiency");
     if (attention_blocks) n.push_back("compute.attention_block_overhead");
     if (memory) n.push_back("memory.bandwidth (achieved, efficiency 1)");
@@ -151,6 +162,8 @@ struct ComputeUnknowns {
 double value_of(const std::string& name, const strategy::HardwareProfile& p) {
   if (name == "gemm.peak_efficiency") return p.gemm.peak_efficiency;
   if (name == "gemm.k_half") return p.gemm.k_half;
+  if (name == "gemm.output_cost.forward") return p.gemm.output_cost.forward_s;
+  if (name == "gemm.output_cost.backward_weight") return p.gemm.output_cost.backward_weight_s;
   if (name.starts_with("gemm.tiles[")) return p.gemm.tiles[static_cast<std::size_t>(std::stoi(name.substr(11)))].efficiency;
   if (name == "compute.attention_efficiency") return p.attention_efficiency;
   if (name == "compute.attention_block_overhead") return p.attention_block_overhead_s;
@@ -295,6 +308,14 @@ ProfileFitResult fit_profile(const std::vector<report::Microbenchmark>& records,
     }
     if (unknowns.matmul && profile.gemm.tiles.size() > 1) unknowns.tiles = profile.gemm.tiles.size() - 1;
     unknowns.attention_blocks = unknowns.attention && profile.shared_cores && profile.backend == "cpu";
+    if (profile.backend == "cpu") {
+      std::set<strategy::Phase> phases;
+      for (const ComputeRecord& r : compute)
+        if (r.op.compute_kind == strategy::ComputeKind::Matmul) phases.insert(r.op.phase);
+      const bool input_gradients = phases.contains(strategy::Phase::BackwardInput);
+      unknowns.forward_output = input_gradients && phases.contains(strategy::Phase::Forward);
+      unknowns.weight_gradient_output = input_gradients && phases.contains(strategy::Phase::BackwardWeight);
+    }
     const auto has_kind = [&](strategy::ComputeKind kind) {
       return std::any_of(compute.begin(), compute.end(), [&](const ComputeRecord& r) { return r.op.compute_kind == kind; });
     };

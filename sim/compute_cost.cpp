@@ -9,6 +9,7 @@ namespace tandem::sim {
 
 using strategy::ComputeKind;
 using strategy::OpCode;
+using strategy::Phase;
 using strategy::OpType;
 
 ComputeCostModel::ComputeCostModel(const strategy::HardwareProfile& profile, strategy::Precision precision,
@@ -34,6 +35,7 @@ ComputeCostModel::ComputeCostModel(const strategy::HardwareProfile& profile, str
     compute_units_ = std::max(1, static_cast<int>(std::lround(threads)));
     threads_ = compute_units_;
     per_thread_ = 1.0 / threads_;
+    core_share_ = share;
   }
   peak_flops_ = peak;
   vector_flops_ = vector;
@@ -107,7 +109,9 @@ int ComputeCostModel::gemm_threads(const GemmShape& shape) const {
                                                2 * shape.m * shape.n * shape.k);
 }
 
-double ComputeCostModel::gemm_time(const GemmShape& shape, double bytes) const {
+double ComputeCostModel::gemm_time(const GemmShape& shape, double bytes, double output_element_s) const {
+  // The kernel's pass over its output after the product, by each thread over its own block.
+  const double output_pass_s = output_element_s / core_share_;
   const double flops = 2 * shape.m * shape.n * shape.k * std::max(1.0, shape.batch);
   if (threads_ > 1 && shape.batch <= 1) {
     // The cpu backend's split (strategy/cpu_threading.hpp): the larger output dimension is cut
@@ -122,14 +126,15 @@ double ComputeCostModel::gemm_time(const GemmShape& shape, double bytes) const {
     const double efficiency = std::max(1e-6, gemm_efficiency_on(block, 1));
     const double compute = block_flops / (peak_flops_ * per_thread_ * compute_keep(threads) * efficiency);
     const double memory = bytes / (memory_bandwidth_ * threads * per_thread_ * memory_keep(threads));
-    return std::max(compute, memory) + profile_.kernel_overhead_s;
+    return std::max(compute, memory) + output_pass_s * block.m * block.n + profile_.kernel_overhead_s;
   }
   const double efficiency = std::max(1e-6, gemm_efficiency(shape));
   const int threads = threads_ > 1 ? gemm_threads(shape) : 1;
   const double used = threads_ > 1 ? threads * per_thread_ : 1.0;  // fraction of the rank's rate
   const double compute = flops / (peak_flops_ * used * compute_keep(threads) * efficiency);
   const double memory = bytes / (memory_bandwidth_ * used * memory_keep(threads));
-  return std::max(compute, memory) + profile_.kernel_overhead_s;
+  const double output_elements = shape.m * shape.n * std::max(1.0, shape.batch) / threads;
+  return std::max(compute, memory) + output_pass_s * output_elements + profile_.kernel_overhead_s;
 }
 
 double ComputeCostModel::memory_time(double bytes, double flops, double cost_scale) const {
@@ -202,11 +207,17 @@ double ComputeCostModel::attention_time(const strategy::Op& op) const {
 
 double ComputeCostModel::op_time(const strategy::Op& op) const {
   if (op.type != OpType::Compute) return 0;
+  if (op.bytes <= 0 && op.flops <= 0) return 0;  // no work, no kernel (the residual backward)
   switch (op.compute_kind) {
-    case ComputeKind::Matmul:
+    case ComputeKind::Matmul: {
+      const auto& output = profile_.gemm.output_cost;
+      const double output_element_s = op.phase == Phase::Forward          ? output.forward_s
+                                      : op.phase == Phase::BackwardWeight ? output.backward_weight_s
+                                                                          : 0.0;
       return gemm_time({static_cast<double>(op.m), static_cast<double>(op.n), static_cast<double>(op.k),
                         static_cast<double>(std::max<std::int64_t>(1, op.batch))},
-                       op.bytes);
+                       op.bytes, output_element_s);
+    }
     case ComputeKind::Attention:
       return attention_time(op);
     case ComputeKind::Optimizer:

@@ -63,8 +63,9 @@ class ComputeCostModel {
   // Threads a GEMM runs on: the cpu backend's split rule (strategy/cpu_threading.hpp); batched
   // GEMMs (unfused attention) by cpu.parallel_grain; 1 on GPUs.
   int gemm_threads(const GemmShape& shape) const;
-  // Time of a GEMM with `bytes` of memory traffic.
-  double gemm_time(const GemmShape& shape, double bytes) const;
+  // Time of a GEMM with `bytes` of memory traffic that passes over its output again at
+  // `output_element_s` per element on one thread (gemm.output_cost of its phase).
+  double gemm_time(const GemmShape& shape, double bytes, double output_element_s = 0) const;
   // Time of `bytes` streamed through memory or `flops` of vector arithmetic, whichever is longer,
   // times `cost_scale` (the op kind's compute.op_cost_scale), plus kernel overhead.
   double memory_time(double bytes, double flops = 0, double cost_scale = 1.0) const;
@@ -96,6 +97,7 @@ class ComputeCostModel {
   // Fraction of peak/vector/memory rates one of the rank's threads gets (cpu profile: rates are
   // per thread so an op on fewer threads gets proportionally less).
   double per_thread_ = 1;
+  double core_share_ = 1;  // of a core, each thread's (below 1 when ranks oversubscribe the cores)
   bool attention_dropout_ = false;
 };
 

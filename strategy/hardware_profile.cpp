@@ -81,6 +81,7 @@ const std::set<std::string>& allowed_keys() {
       "compute.op_cost_scale", "compute.op_cost_scale.norm", "compute.op_cost_scale.embedding",
       "compute.op_cost_scale.loss", "compute.op_cost_scale.optimizer",
       "gemm", "gemm.peak_efficiency", "gemm.compute_units", "gemm.k_half", "gemm.tiles",
+      "gemm.output_cost", "gemm.output_cost.forward", "gemm.output_cost.backward_weight",
       "node", "node.gpus_per_node", "node.intra_node", "node.intra_node.bandwidth",
       "node.intra_node.latency", "node.nic", "node.nic.count", "node.nic.bandwidth",
       "node.nic.latency", "node.collective_efficiency", "node.nic_efficiency",
@@ -234,6 +235,8 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
   reader.read("gemm.peak_efficiency", profile.gemm.peak_efficiency, parse_number, false);
   reader.read_int("gemm.compute_units", profile.gemm.compute_units);
   reader.read("gemm.k_half", profile.gemm.k_half, parse_number, false);
+  reader.read("gemm.output_cost.forward", profile.gemm.output_cost.forward_s, parse_duration, false);
+  reader.read("gemm.output_cost.backward_weight", profile.gemm.output_cost.backward_weight_s, parse_duration, false);
   if (const YAML::Node tiles = reader.at("gemm.tiles"); tiles) {
     profile.gemm.tiles.clear();
     bool ok = tiles.IsSequence() && tiles.size() > 0;
@@ -372,7 +375,13 @@ std::string hardware_profile_to_yaml(const HardwareProfile& p) {
       << YAML::Key << "tiles" << YAML::Value << YAML::BeginSeq;
   for (const GemmTile& tile : p.gemm.tiles)
     out << YAML::Flow << YAML::BeginSeq << tile.m << tile.n << number(tile.efficiency) << YAML::EndSeq;
-  out << YAML::EndSeq << YAML::EndMap;
+  out << YAML::EndSeq;
+  if (p.gemm.output_cost.forward_s > 0 || p.gemm.output_cost.backward_weight_s > 0)
+    out << YAML::Key << "output_cost" << YAML::Value << YAML::Flow << YAML::BeginMap
+        << YAML::Key << "forward" << YAML::Value << duration_to_scenario_text(p.gemm.output_cost.forward_s)
+        << YAML::Key << "backward_weight" << YAML::Value << duration_to_scenario_text(p.gemm.output_cost.backward_weight_s)
+        << YAML::EndMap;
+  out << YAML::EndMap;
   out << YAML::Key << "node" << YAML::Value << YAML::BeginMap
       << YAML::Key << "gpus_per_node" << YAML::Value << p.default_gpus_per_node
       << YAML::Key << "intra_node" << YAML::Value << YAML::Flow << YAML::BeginMap

@@ -34,6 +34,15 @@ struct GemmModel {
   int compute_units = 108;       // SMs (GPU) or cores (CPU)
   double k_half = 64;            // k at which the k-loop ramp halves efficiency
   std::vector<GemmTile> tiles{{256, 128, 1.0}, {128, 128, 0.95}, {128, 64, 0.85}, {64, 64, 0.7}};
+  // Time per output element a GEMM of one phase adds on one thread beyond its product, where the
+  // kernel passes over its output again: the cpu backend's forward multiplies into a column-major
+  // scratch and transposes it into the row-major output, its weight gradient accumulates into the
+  // stored gradient (kernels/cpu/matmul.cpp). 0 where the library writes the output in place
+  // (cuBLAS); the k-loop ramp above already charges every phase alike.
+  struct OutputCost {
+    double forward_s = 0;
+    double backward_weight_s = 0;
+  } output_cost;
 };
 
 struct LinkParameters {

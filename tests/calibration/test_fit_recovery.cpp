@@ -212,6 +212,8 @@ strategy::HardwareProfile true_cpu_profile() {
   truth.gemm.peak_efficiency = 0.83;
   truth.gemm.k_half = 45;
   truth.gemm.tiles = {{96, 96, 1.0}, {48, 48, 0.8}, {24, 24, 0.55}};
+  truth.gemm.output_cost.forward_s = 0.8e-9;
+  truth.gemm.output_cost.backward_weight_s = 0.3e-9;
   truth.attention_efficiency = 0.31;
   truth.memory_bandwidth_bytes_per_s = 11e9;
   truth.memory_efficiency = 1.0;
@@ -275,6 +277,9 @@ void expect_recovered(const strategy::HardwareProfile& fitted, const strategy::H
   ASSERT_EQ(fitted.gemm.tiles.size(), 3u);
   EXPECT_NEAR(fitted.gemm.tiles[1].efficiency, truth.gemm.tiles[1].efficiency, 0.01);
   EXPECT_NEAR(fitted.gemm.tiles[2].efficiency, truth.gemm.tiles[2].efficiency, 0.01);
+  EXPECT_NEAR(fitted.gemm.output_cost.forward_s, truth.gemm.output_cost.forward_s, 0.02 * truth.gemm.output_cost.forward_s);
+  EXPECT_NEAR(fitted.gemm.output_cost.backward_weight_s, truth.gemm.output_cost.backward_weight_s,
+              0.02 * truth.gemm.output_cost.backward_weight_s);
   EXPECT_NEAR(fitted.memory_bandwidth_bytes_per_s * fitted.memory_efficiency,
               truth.memory_bandwidth_bytes_per_s * truth.memory_efficiency, 0.005 * truth.memory_bandwidth_bytes_per_s);
   EXPECT_NEAR(fitted.kernel_overhead_s, truth.kernel_overhead_s, 0.02 * truth.kernel_overhead_s);

@@ -79,6 +79,45 @@ TEST(ComputeCost, ElementwiseOpsAreMemoryBound) {
   EXPECT_NEAR(cost.op_time(op), 1e9 / 500e9 + 3e-6, 1e-15);
 }
 
+TEST(ComputeCost, AnOpWithoutWorkLaunchesNoKernel) {
+  // The residual backward (an identity in the engine) costs nothing, not a kernel launch.
+  const sim::ComputeCostModel cost(simple_profile(0, 3e-6), strategy::Precision::Bf16);
+  strategy::Op op;
+  op.type = strategy::OpType::Compute;
+  op.compute_kind = strategy::ComputeKind::Elementwise;
+  EXPECT_EQ(cost.op_time(op), 0);
+  op.bytes = 1;
+  EXPECT_NEAR(cost.op_time(op), 1 / 500e9 + 3e-6, 1e-15);
+}
+
+TEST(ComputeCost, GemmOutputPassesArePerPhaseAndPerOutputElement) {
+  // gemm.output_cost: a forward GEMM passes over its m x n output once more (1 ns an element
+  // here), a weight-gradient GEMM too (0.25 ns), an input-gradient GEMM does not.
+  auto profile = simple_profile();
+  profile.gemm.output_cost.forward_s = 1e-9;
+  profile.gemm.output_cost.backward_weight_s = 0.25e-9;
+  const sim::ComputeCostModel cost(profile, strategy::Precision::Bf16);
+  strategy::Op op = matmul(256, 512, 4096, 1e6);
+  op.phase = strategy::Phase::BackwardInput;
+  const double product = cost.op_time(op);
+  EXPECT_NEAR(product, 2.0 * 256 * 512 * 4096 / (100e12 * 0.8), 1e-15);
+  op.phase = strategy::Phase::Forward;
+  EXPECT_NEAR(cost.op_time(op), product + 256 * 512 * 1e-9, 1e-15);
+  op.phase = strategy::Phase::BackwardWeight;
+  EXPECT_NEAR(cost.op_time(op), product + 256 * 512 * 0.25e-9, 1e-15);
+  // On 2 cpu threads each passes over its own half of the output, as it computes its half.
+  auto cpu = strategy::load_hardware_profile("cpu", ".");
+  cpu.cores = 2;
+  cpu.gemm.output_cost.forward_s = 1e-9;
+  const sim::ComputeCostModel two(cpu, strategy::Precision::Fp32, 2, 1);
+  cpu.gemm.output_cost.forward_s = 0;
+  const sim::ComputeCostModel two_without(cpu, strategy::Precision::Fp32, 2, 1);
+  op = matmul(256, 3000, 768, 1);
+  op.phase = strategy::Phase::Forward;
+  EXPECT_EQ(two.gemm_threads({256, 3000, 768, 1}), 2);
+  EXPECT_NEAR(two.op_time(op), two_without.op_time(op) + 256 * 1504 * 1e-9, 1e-15);
+}
+
 TEST(ComputeCost, PrecisionPicksThePeak) {
   const sim::ComputeCostModel fp32(simple_profile(), strategy::Precision::Fp32);
   const sim::ComputeCostModel fp8(simple_profile(), strategy::Precision::Fp8);
