@@ -80,11 +80,24 @@ struct MessageState {
   double transfer_start = 0;
   double arrival = 0;
   std::uint32_t waiting_op = UINT32_MAX;  // receiver op blocked on it
+  // cpu backend: a send posted before its receive, waiting for it (rendezvous)
+  std::uint32_t deferred_send = UINT32_MAX;
+  int sender_actor = -1;
 };
 
 struct Note {
   std::uint32_t op = 0;
+  bool receiver_ready = false;  // to a sender: the receive of its deferred send is posted
 };
+
+constexpr bool is_pipeline_transfer(OpCode code) {
+  return code == OpCode::PpSendActivation || code == OpCode::PpSendGradient || code == OpCode::PpRecvActivation ||
+         code == OpCode::PpRecvGradient;
+}
+
+// Open MPI's shared-memory transport sends a message up to this size eagerly (btl_vader's
+// eager limit); a larger one goes by rendezvous.
+constexpr double kMpiEagerLimitBytes = 4096;
 
 class Executor;
 
@@ -116,9 +129,10 @@ class RankActor {
   std::vector<int> receiver_actor;                      // per send op
 
   void complete_from_note(std::uint32_t op);
+  void receiver_ready(std::uint32_t send);
 
  private:
-  enum class Kind : std::uint8_t { ComputeBatch, CollectiveFlow, CollectiveTail, SendFlow, SendTail };
+  enum class Kind : std::uint8_t { ComputeBatch, CollectiveFlow, CollectiveTail, SendFlow, SendTail, SendStart };
   struct Pending {
     Kind kind;
     std::uint32_t op = 0;
@@ -142,6 +156,7 @@ class RankActor {
   void start_phase(RunningCollective& running);
   void finish_collective(Instance* instance, std::uint32_t op);
   void start_send(std::uint32_t op);
+  void start_send_transfer(std::uint32_t op);
   void complete_send(std::uint32_t op, double now);
   void start_recv(std::uint32_t op);
   void finish(std::uint32_t op, double end);
@@ -173,9 +188,20 @@ class RankActor {
   // ops and while it waits (Open MPI's non-blocking collectives have no progress thread): a
   // collective starts only when the rank's compute stream is idle and holds it until it ends.
   // Measured: a TP input-gradient all-reduce posted before a weight-gradient GEMM ended after it
-  // (910 us against 263 us alone). Pipeline sends do not hold it: their receiver, waiting in MPI,
-  // moves them along (with sends holding the compute too, PP 2 was predicted 4-7% slow).
+  // (910 us against 263 us alone). Pipeline sends do not hold it. But a send larger than the
+  // eager limit posted before its receive waits for the receiver (rendezvous), and once the
+  // receiver is in its receive, the data moves at the sender's next MPI call: the end of the
+  // compute op it is running (measured: a PP 2 activation receive posted while the sender ran a
+  // 400 us GEMM ended 13 us after that GEMM; one posted before the send ended 42 us after it).
   bool serialize_communication_ = false;
+  // cpu backend: the engine runs the program in order on one thread. A pipeline send or receive
+  // is posted once the compute op or pipeline send before it in the program is released, and a
+  // compute op after a send waits for it: a send whose receiver waits copies its data before
+  // MPI_Isend returns (a rank's next receive was posted 38 us after its 98 KB send, when that
+  // send ended). A send is released when it ends, or when it returns without its receiver.
+  static constexpr std::uint32_t kNoOp = UINT32_MAX;
+  std::vector<std::uint32_t> posted_after_;
+  std::vector<std::uint8_t> released_;
   bool computing_ = false;
   int communicating_ = 0;  // collectives of this rank in flight
 };
@@ -321,12 +347,28 @@ void RankActor::prepare(const ComputeCostModel& cost) {
   trigger_.assign(n, 0);
   stream_ops_.assign(strategy::kStreamCount, {});
   head_.assign(strategy::kStreamCount, 0);
+  serialize_communication_ = cost.profile().backend == "cpu";
+  posted_after_.assign(n, kNoOp);
+  released_.assign(n, 0);
+  std::uint32_t last_compute = kNoOp;
+  std::uint32_t last_send = kNoOp;  // a pipeline send after last_compute
   for (const Op& op : ops_) {
     duration_[op.id] = cost.op_time(op);
     stream_ops_[static_cast<std::size_t>(op.stream)].push_back(op.id);
     if (op.code == OpCode::StepEnd) step_end_ = op.id;
     for (std::uint32_t dep : op.deps)
       if (ops_[dep].stream != op.stream) trigger_[dep] = 1;
+    if (serialize_communication_) {
+      if (op.type == OpType::Compute) {
+        posted_after_[op.id] = last_send;
+        last_compute = op.id;
+        last_send = kNoOp;
+      } else if (is_pipeline_transfer(op.code)) {
+        posted_after_[op.id] = last_send != kNoOp ? last_send : last_compute;
+        if (last_send == kNoOp && last_compute != kNoOp) trigger_[last_compute] = 1;
+        if (op.code == OpCode::PpSendActivation || op.code == OpCode::PpSendGradient) last_send = op.id;
+      }
+    }
   }
   collective_prep.assign(n, nullptr);
   send_prep.assign(n, nullptr);
@@ -334,7 +376,6 @@ void RankActor::prepare(const ComputeCostModel& cost) {
   message_key.assign(n, 0);
   receiver_actor.assign(n, -1);
   mailbox_ = s4u::Mailbox::by_name("tandem-rank-" + std::to_string(index_));
-  serialize_communication_ = cost.profile().backend == "cpu";
 }
 
 bool RankActor::holds_compute(const Op& op) const {
@@ -365,6 +406,7 @@ void RankActor::finish(std::uint32_t op, double end) {
   if (state_[op] == kDone) return;
   if (serialize_communication_ && holds_compute(ops_[op])) --communicating_;
   state_[op] = kDone;
+  released_[op] = 1;
   end_[op] = end;
   executor_.count_op_done();
 }
@@ -382,6 +424,7 @@ bool RankActor::try_start(Stream stream) {
     if (state_[id] == kRunning) return started;
     const Op& op = ops_[id];
     if (!deps_done(op)) return started;
+    if (posted_after_[id] != kNoOp && !released_[posted_after_[id]]) return started;
     if (serialize_communication_) {
       if (op.type == OpType::Compute && communicating_ > 0) return started;
       if (holds_compute(op)) {
@@ -409,10 +452,16 @@ bool RankActor::try_start(Stream stream) {
         state_[id] = kRunning;
         if (collective_prep[id] != nullptr)
           start_collective(id);
-        else if (op.code == OpCode::PpSendActivation || op.code == OpCode::PpSendGradient)
+        else if (op.code == OpCode::PpSendActivation || op.code == OpCode::PpSendGradient) {
           start_send(id);
-        else
+          if (serialize_communication_) {
+            // MPI_Isend: the stream's next op (a receive) is posted while the send is in flight.
+            ++head;
+            continue;
+          }
+        } else {
           start_recv(id);
+        }
         break;
     }
     if (state_[id] == kDone) {
@@ -436,6 +485,7 @@ void RankActor::start_compute_batch() {
     bool ready = true;
     for (std::uint32_t dep : op.deps)
       if (ops_[dep].stream != Stream::Compute && state_[dep] != kDone) ready = false;
+    if (end > begin && posted_after_[op.id] != kNoOp && !released_[posted_after_[op.id]]) ready = false;
     if (!ready) break;
     state_[op.id] = kRunning;
     total += duration_[op.id];
@@ -526,7 +576,36 @@ void RankActor::finish_collective(Instance* instance, std::uint32_t op) {
 void RankActor::complete_from_note(std::uint32_t op) { finish(op, s4u::Engine::get_clock()); }
 
 void RankActor::start_send(std::uint32_t op) {
+  if (serialize_communication_) {
+    double bytes = 0;
+    for (const Transfer& transfer : send_prep[op]->transfers) bytes += transfer.bytes;
+    MessageState& message = executor_.messages()[message_key[op]];
+    if (bytes > kMpiEagerLimitBytes && message.waiting_op == UINT32_MAX) {
+      message.deferred_send = op;  // the receiver's start_recv calls receiver_ready
+      message.sender_actor = index_;
+      released_[op] = 1;  // MPI_Isend returned: the program goes on
+      return;
+    }
+  }
+  start_send_transfer(op);
+}
+
+void RankActor::receiver_ready(std::uint32_t send) {
+  if (!computing_) {
+    start_send_transfer(send);
+    return;
+  }
+  // The end of the compute op in progress within the running batch.
+  const auto& list = stream_ops_[static_cast<std::size_t>(Stream::Compute)];
+  const double now = s4u::Engine::get_clock();
+  double end = batch_start_time_;
+  for (std::size_t i = batch_begin_; i < list.size() && end <= now; ++i) end += duration_[list[i]];
+  add_timer(end - now, {Kind::SendStart, send, 0, nullptr});
+}
+
+void RankActor::start_send_transfer(std::uint32_t op) {
   const SendPrep* prep = send_prep[op];
+  transfer_start_[op] = s4u::Engine::get_clock();
   int& outstanding = send_outstanding_[op];
   outstanding = 0;
   for (const Transfer& transfer : prep->transfers) {
@@ -545,7 +624,7 @@ void RankActor::complete_send(std::uint32_t op, double now) {
   MessageState& message = executor_.messages()[message_key[op]];
   message.arrived = true;
   message.arrival = now;
-  message.transfer_start = start_[op];
+  message.transfer_start = transfer_start_[op];
   if (message.waiting_op != UINT32_MAX) {
     auto* note = new Note{message.waiting_op};
     executor_.actors()[static_cast<std::size_t>(receiver_actor[op])]->mailbox()->put_init(note, 0)->detach();
@@ -561,6 +640,16 @@ void RankActor::start_recv(std::uint32_t op) {
     return;
   }
   message.waiting_op = op;
+  if (message.deferred_send != UINT32_MAX) {
+    const std::uint32_t send = message.deferred_send;
+    message.deferred_send = UINT32_MAX;
+    if (message.sender_actor == index_) {
+      receiver_ready(send);
+    } else {
+      auto* note = new Note{send, true};
+      executor_.actors()[static_cast<std::size_t>(message.sender_actor)]->mailbox()->put_init(note, 0)->detach();
+    }
+  }
 }
 
 void RankActor::handle(const Pending& pending) {
@@ -618,7 +707,7 @@ void RankActor::handle(const Pending& pending) {
       for (const Transfer& transfer : send_prep[pending.op]->transfers)
         executor_.release_route(transfer.source, transfer.destination);
       // A stream between nodes faster than node.p2p_bandwidth waits out the rest of its time.
-      const double rest = send_prep[pending.op]->min_duration_s - (now - start_[pending.op]);
+      const double rest = send_prep[pending.op]->min_duration_s - (now - transfer_start_[pending.op]);
       if (rest > 0) {
         add_timer(rest, {Kind::SendTail, pending.op, 0, nullptr});
         break;
@@ -628,6 +717,9 @@ void RankActor::handle(const Pending& pending) {
     }
     case Kind::SendTail:
       complete_send(pending.op, now);
+      break;
+    case Kind::SendStart:
+      start_send_transfer(pending.op);
       break;
   }
 }
@@ -651,6 +743,11 @@ void RankActor::run() {
     if (static_cast<std::size_t>(index) == note_slot) {
       Note* note = note_;
       note_comm_ = mailbox_->get_async<Note>(&note_);
+      if (note->receiver_ready) {
+        receiver_ready(note->op);
+        delete note;
+        continue;
+      }
       const Op& op = ops_[note->op];
       if (op.type == OpType::SendRecv && collective_prep[note->op] == nullptr) {
         const MessageState& message = executor_.messages()[message_key[note->op]];
