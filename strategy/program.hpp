@@ -121,6 +121,7 @@ enum class OpCode : std::uint16_t {
   DpGradientReduce,        // one bucket: all-reduce (ZeRO 0/1) or reduce-scatter (ZeRO 2/3)
   DpParameterGather,       // ZeRO: all-gather updated (1/2) or needed (3) parameter shards
   EmbeddingGradientReduce, // tied embeddings across the first and last stage
+  GradientNorm,            // this rank's sum of squares of its gradients, for clipping
   GradientNormReduce,      // global gradient norm for clipping
   OptimizerStep,
   OptimizerGather,         // MuonBP: periodic all-gather of momentum shards (averaged per step)

@@ -600,10 +600,17 @@ class StageBuilder {
                                             token_embedding_parameters_local() * gradient_bytes_, before_optimizer));
     }
     const int clip_ranks = s.outer.enabled() ? s.tp * s.pp * s.cp : s.dp * s.tp * s.pp * s.cp;
-    if (training_.grad_clip > 0 && clip_ranks > 1) {
-      const GroupKind group = s.zero >= 1 ? GroupKind::World : GroupKind::ModelParallel;
-      before_optimizer.push_back(collective(OpCode::GradientNormReduce, Stream::DpComm, CollectiveKind::AllReduce,
-                                            group, 8, before_optimizer));
+    if (training_.grad_clip > 0) {
+      // The sum of squares of the final gradients this rank holds (its shard under ZeRO): one read.
+      const double elements = local_parameters() / (s.zero >= 1 ? data_ranks_ : 1);
+      const std::uint32_t norm = compute(OpCode::GradientNorm, ComputeKind::Elementwise, Phase::Optimizer,
+                                         2 * elements, elements * gradient_bytes_, before_optimizer);
+      before_optimizer.push_back(norm);
+      if (clip_ranks > 1) {
+        const GroupKind group = s.zero >= 1 ? GroupKind::World : GroupKind::ModelParallel;
+        before_optimizer.push_back(
+            collective(OpCode::GradientNormReduce, Stream::DpComm, CollectiveKind::AllReduce, group, 8, {norm}));
+      }
     }
     optimizer_step(before_optimizer);
     std::vector<std::uint32_t> end_deps{last_compute()};

@@ -163,6 +163,7 @@ std::string_view to_string(OpCode value) {
     case OpCode::GradientNormReduce: return "grad-norm-reduce";
     case OpCode::OptimizerStep: return "optimizer-step";
     case OpCode::GradientZero: return "grad-zero";
+    case OpCode::GradientNorm: return "grad-norm";
     case OpCode::OptimizerGather: return "optimizer-gather";
     case OpCode::OuterSync: return "outer-sync";
     case OpCode::OuterFragmentSync: return "outer-fragment-sync";

@@ -346,8 +346,6 @@ void Runner<Scalar>::start_communication(const Op& op) {
       break;
     }
     case OpCode::GradientNormReduce: {
-      norm_partial_ = local_sum_of_squares();
-      have_global_norm_ = true;
       comm::Communicator* norm_group = host_parallel().group(op.group);
       if (norm_group == nullptr) throw std::logic_error("engine: no communicator for the gradient norm");
       pending->request = norm_group->all_reduce_async(&norm_partial_, 1, comm::DataType::Float64, comm::ReduceOp::Sum);
@@ -406,11 +404,8 @@ void Runner<Scalar>::start_communication(const Op& op) {
 
 template <typename Scalar>
 void Runner<Scalar>::optimizer_step() {
-  if (have_global_norm_) {
-    grad_norm_ = std::sqrt(norm_partial_);
-  } else if (grad_clip_ > 0) {
-    grad_norm_ = std::sqrt(local_sum_of_squares());
-  }
+  // The program's grad-norm op (and its all-reduce over the ranks, which this op waits for).
+  if (have_norm_) grad_norm_ = std::sqrt(norm_partial_);
   // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
   // An optimizer that applies StepContext::grad_scale reads the gradients scaled (the same float
   // products) instead: one pass less over all gradients (~0.5 GB read and written at GPT-2 124M).
@@ -508,6 +503,12 @@ void Runner<Scalar>::execute(const Op& op, bool forward_only) {
       record(op, start, now());
       break;
     case OpType::Compute:
+      if (op.code == OpCode::GradientNorm) {
+        norm_partial_ = local_sum_of_squares();
+        have_norm_ = true;
+        record(op, start, now());
+        break;
+      }
       if (op.code == OpCode::OptimizerStep) {
         optimizer_step();
         const double end = now();
@@ -534,7 +535,7 @@ StepResult Runner<Scalar>::step(int step_number, double lr, const MicroBatchSour
   step_number_ = step_number;
   step_lr_ = lr;
   grad_norm_ = -1;
-  have_global_norm_ = false;
+  have_norm_ = false;
   trace_.clear();
   model_->reset_loss();
   // The program's first compute op (grad-zero) clears the gradients the last step accumulated.

@@ -145,8 +145,8 @@ class Runner {
   double step_lr_ = 0;
   int step_number_ = 0;
   double grad_norm_ = -1;
-  double norm_partial_ = 0;  // Σ g² being reduced by GradientNormReduce
-  bool have_global_norm_ = false;
+  double norm_partial_ = 0;  // Σ g² of this rank (grad-norm), then of all ranks (GradientNormReduce)
+  bool have_norm_ = false;    // this step ran grad-norm
   std::vector<float> host_values_, host_grads_;  // device backends: optimizer mirrors
 };
 

@@ -166,6 +166,32 @@ TEST(Program, EveryStepStartsByZeroingTheRanksGradients) {
   EXPECT_NEAR(zeroed, expected, 1);
 }
 
+TEST(Program, ClippingReadsEachRanksGradientsOnceBeforeTheNormIsReduced) {
+  // grad-norm: the sum of squares of the gradients a rank holds (its ZeRO shard), 2 bytes each
+  // (bf16); the norm's all-reduce waits for it and the optimizer for the all-reduce.
+  for (int zero : {0, 1}) {
+    const Scenario s = scenario("{tp: 2, pp: 2, global_batch: 16, zero: " + std::to_string(zero) + "}", "{preset: gpt-22b}", 1);
+    ASSERT_GT(s.training.grad_clip, 0);
+    const Program program = build_program(s);
+    double read = 0;
+    for (const auto& ops : program.stage_ops) {
+      ASSERT_EQ(count(ops, OpCode::GradientNorm), 1);
+      const auto norm = std::find_if(ops.begin(), ops.end(), [](const Op& op) { return op.code == OpCode::GradientNorm; });
+      const auto reduce = std::find_if(ops.begin(), ops.end(), [](const Op& op) { return op.code == OpCode::GradientNormReduce; });
+      const auto step = std::find_if(ops.begin(), ops.end(), [](const Op& op) { return op.code == OpCode::OptimizerStep; });
+      ASSERT_NE(reduce, ops.end());
+      EXPECT_NE(std::find(reduce->deps.begin(), reduce->deps.end(), norm->id), reduce->deps.end());
+      EXPECT_NE(std::find(step->deps.begin(), step->deps.end(), reduce->id), step->deps.end());
+      EXPECT_EQ(norm->flops, norm->bytes);  // 2 FLOPs per 2-byte gradient
+      read += norm->bytes;
+    }
+    double expected = 0;
+    for (const ParameterTensorSpec& tensor : parameter_tensors(*s.model, 2))
+      expected += 2.0 * static_cast<double>(local_elements(tensor, 2));
+    EXPECT_NEAR(read, expected / (zero >= 1 ? 2 : 1), 1) << "zero " << zero;
+  }
+}
+
 TEST(Program, TheResidualBackwardCarriesNoWork) {
   // Both branches of a residual read its gradient; the norm backward adds its branch into it. So
   // the engine runs no kernel for it, and the program gives the twin nothing to charge.
