@@ -90,9 +90,11 @@ struct Note {
   bool receiver_ready = false;  // to a sender: the receive of its deferred send is posted
 };
 
+constexpr bool is_pipeline_send(OpCode code) {
+  return code == OpCode::PpSendActivation || code == OpCode::PpSendGradient;
+}
 constexpr bool is_pipeline_transfer(OpCode code) {
-  return code == OpCode::PpSendActivation || code == OpCode::PpSendGradient || code == OpCode::PpRecvActivation ||
-         code == OpCode::PpRecvGradient;
+  return is_pipeline_send(code) || code == OpCode::PpRecvActivation || code == OpCode::PpRecvGradient;
 }
 
 // Open MPI's shared-memory transport sends a message up to this size eagerly (btl_vader's
@@ -366,7 +368,7 @@ void RankActor::prepare(const ComputeCostModel& cost) {
       } else if (is_pipeline_transfer(op.code)) {
         posted_after_[op.id] = last_send != kNoOp ? last_send : last_compute;
         if (last_send == kNoOp && last_compute != kNoOp) trigger_[last_compute] = 1;
-        if (op.code == OpCode::PpSendActivation || op.code == OpCode::PpSendGradient) last_send = op.id;
+        if (is_pipeline_send(op.code)) last_send = op.id;
       }
     }
   }
@@ -452,7 +454,7 @@ bool RankActor::try_start(Stream stream) {
         state_[id] = kRunning;
         if (collective_prep[id] != nullptr)
           start_collective(id);
-        else if (op.code == OpCode::PpSendActivation || op.code == OpCode::PpSendGradient) {
+        else if (is_pipeline_send(op.code)) {
           start_send(id);
           if (serialize_communication_) {
             // MPI_Isend: the stream's next op (a receive) is posted while the send is in flight.
@@ -930,7 +932,7 @@ void Executor::prepare_collectives() {
         actor.collective_prep[op.id] = prep;
         actor.occurrence[op.id] = occurrences[prep]++;
       } else if (op.type == OpType::SendRecv) {
-        const bool send = op.code == OpCode::PpSendActivation || op.code == OpCode::PpSendGradient;
+        const bool send = is_pipeline_send(op.code);
         const bool gradient = op.code == OpCode::PpSendGradient || op.code == OpCode::PpRecvGradient;
         const int global = strategy::global_chunk(stage, op.chunk, pp);
         int receiver_actor = actor.index();
@@ -1104,7 +1106,7 @@ void Executor::compute_wan_traffic(ExecutionResult& result) {
     const RankActor* actor = actor_of_stage[static_cast<std::size_t>(stage)];
     if (actor == nullptr) continue;
     for (const Op& op : program_.stage_ops[static_cast<std::size_t>(stage)]) {
-      const bool send = op.code == OpCode::PpSendActivation || op.code == OpCode::PpSendGradient;
+      const bool send = is_pipeline_send(op.code);
       const bool cp_exchange = op.type == OpType::SendRecv && (op.peer == PeerKind::NextContext || op.peer == PeerKind::PreviousContext);
       if (op.type != OpType::Collective && !send && !cp_exchange) continue;
       std::vector<double>& links = op.period > 1 ? outer : inner;
