@@ -150,6 +150,10 @@ int run_fit(const FitArguments& arguments, const CommonOptions& common) {
       std::set<std::string> used;
       for (const InSituOp& o : in_situ) used.insert(o.run_id);
       training_runs_used.assign(used.begin(), used.end());
+      if (!training.empty() && in_situ.empty())
+        spdlog::warn("none of the {} training runs is usable (above): the compute model is fitted on the "
+                     "microbenchmarks alone (ops alone on hot cores); record calibration runs with: engine profile --db {}",
+                     training.size(), db.string());
     }
   } catch (const std::exception& error) {
     std::cerr << "error: " << error.what() << "\n";

@@ -561,3 +561,48 @@ TEST(CommunicationLaunches, EachCaseKeepsItsFastestLaunch) {
   EXPECT_EQ(kept[1].repeats, 15);
   EXPECT_DOUBLE_EQ(kept[2].time_s, 8e-6);  // another size: its own case
 }
+
+// A run traced by another version of the step program (an op inserted, so ids name other ops) is
+// left out with a note, instead of fitting one op's time to another op's shape.
+TEST(InSituRuns, ARunTracedByAnotherProgramIsLeftOut) {
+  const auto path = std::filesystem::temp_directory_path() / ("tandem-program-" + std::to_string(::getpid()) + ".db");
+  std::filesystem::remove(path);
+  const std::string yaml =
+      "name: t\nmodel: {layers: 1, hidden: 32, heads: 2, vocab: 64, seq_len: 16}\n"
+      "cluster: {gpu: cpu, nodes: 1, gpus_per_node: 1, threads_per_rank: 1}\n"
+      "strategy: {tp: 1, pp: 1, dp: 1, micro_batch: 2, global_batch: 2, precision: fp32, optimizer: adamw}\n"
+      "training: {steps: 5, lr: 1e-3, data: synthetic}\n";
+  const strategy::Program program = strategy::build_program(strategy::parse_scenario(yaml, "."));
+  const auto& ops = program.ops_of_rank(0);
+  std::vector<std::string> notes;
+  std::size_t current_ops = 0, older_ops = 0;
+  {
+    report::RunStore store = report::RunStore::open(path);
+    // The same trace twice; in the second every compute op after the first is recorded one id
+    // early, as a program without the first op would have numbered it.
+    for (const bool older : {false, true}) {
+      const std::string id = begin_training_run(store, yaml);
+      std::vector<report::MetricPoint> steps;
+      for (std::int64_t step = 1; step <= 4; ++step) {
+        std::vector<report::TraceRecord> records;
+        double t = 0;
+        for (const strategy::Op& op : ops) {
+          if (op.type != strategy::OpType::Compute) continue;
+          report::TraceRecord record = report::record_for(op, 0, 0, t, t + 1e-6);
+          if (older && op.id > 1) --record.op_id;
+          records.push_back(record);
+          t += 1e-6;
+        }
+        store.add_trace(id, step, records);
+        steps.push_back({step, "step_time_s", t});
+      }
+      store.add_metrics(id, steps);
+      (older ? older_ops : current_ops) = calibration::in_situ_ops(store, {id}, &notes, 2, std::nullopt).size();
+    }
+  }
+  EXPECT_GT(current_ops, 0u);
+  EXPECT_EQ(older_ops, 0u);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("another version of the step program"), std::string::npos) << notes[0];
+  std::filesystem::remove(path);
+}
