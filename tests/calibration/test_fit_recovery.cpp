@@ -443,6 +443,13 @@ TEST(ProfileFit, RecoversEachCollectiveKindsPaceAgainstSendRecv) {
 
 namespace {
 
+// A 1-layer model on one 1-thread rank: the calibration runs of the in-situ tests.
+constexpr const char* kOneRankScenario =
+    "name: t\nmodel: {layers: 1, hidden: 32, heads: 2, vocab: 64, seq_len: 16}\n"
+    "cluster: {gpu: cpu, nodes: 1, gpus_per_node: 1, threads_per_rank: 1}\n"
+    "strategy: {tp: 1, pp: 1, dp: 1, micro_batch: 2, global_batch: 2, precision: fp32, optimizer: adamw}\n"
+    "training: {steps: 5, lr: 1e-3, data: synthetic}\n";
+
 // A training run of `scenario` begun in `store`.
 std::string begin_training_run(report::RunStore& store, const std::string& scenario) {
   report::RunInfo info;
@@ -487,11 +494,7 @@ TEST(InSituRuns, TheFastestRunOfEachConfigurationIsKept) {
 TEST(InSituRuns, OneRanksOpsAreScaledToAddUpToItsMedianStep) {
   const auto path = std::filesystem::temp_directory_path() / ("tandem-insitu-" + std::to_string(::getpid()) + ".db");
   std::filesystem::remove(path);
-  const std::string yaml =
-      "name: t\nmodel: {layers: 1, hidden: 32, heads: 2, vocab: 64, seq_len: 16}\n"
-      "cluster: {gpu: cpu, nodes: 1, gpus_per_node: 1, threads_per_rank: 1}\n"
-      "strategy: {tp: 1, pp: 1, dp: 1, micro_batch: 2, global_batch: 2, precision: fp32, optimizer: adamw}\n"
-      "training: {steps: 5, lr: 1e-3, data: synthetic}\n";
+  const std::string yaml = kOneRankScenario;
   const strategy::Program program = strategy::build_program(strategy::parse_scenario(yaml, "."));
   const auto& ops = program.ops_of_rank(0);
   // Op i takes d_i = (1 + i) us in steps 3 and 4 and 3 d_i in step 5: its median is d_i.
@@ -567,11 +570,7 @@ TEST(CommunicationLaunches, EachCaseKeepsItsFastestLaunch) {
 TEST(InSituRuns, ARunTracedByAnotherProgramIsLeftOut) {
   const auto path = std::filesystem::temp_directory_path() / ("tandem-program-" + std::to_string(::getpid()) + ".db");
   std::filesystem::remove(path);
-  const std::string yaml =
-      "name: t\nmodel: {layers: 1, hidden: 32, heads: 2, vocab: 64, seq_len: 16}\n"
-      "cluster: {gpu: cpu, nodes: 1, gpus_per_node: 1, threads_per_rank: 1}\n"
-      "strategy: {tp: 1, pp: 1, dp: 1, micro_batch: 2, global_batch: 2, precision: fp32, optimizer: adamw}\n"
-      "training: {steps: 5, lr: 1e-3, data: synthetic}\n";
+  const std::string yaml = kOneRankScenario;
   const strategy::Program program = strategy::build_program(strategy::parse_scenario(yaml, "."));
   const auto& ops = program.ops_of_rank(0);
   std::vector<std::string> notes;
